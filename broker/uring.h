@@ -1,0 +1,73 @@
+/*
+ * uring.h: an io_uring ring driven by a libuv loop (API).
+ *
+ * The ring is owned by the loop thread. Completions wake the loop through an
+ * eventfd registered with the ring (io_uring_register_eventfd) and watched
+ * by a uv_poll_t; each CQE's user_data points to the rn_uring_req_t that was
+ * submitted, whose callback runs on the loop thread with the CQE result
+ * (bytes transferred, 0, or -errno). When the submission queue is full, the
+ * request is queued in FIFO order and submitted as entries free up; the
+ * loop never blocks. Submissions made during one loop iteration are
+ * batched into one io_uring_submit() (uv_prepare/uv_check hooks).
+ *
+ * libuv's rule applies: a function that returns an error never calls cb.
+ */
+#ifndef RN_URING_H
+#define RN_URING_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+#include <uv.h>
+
+#include "err.h"
+
+typedef struct rn_uring rn_uring_t;
+typedef struct rn_uring_req rn_uring_req_t;
+/* res: bytes transferred (read/write), 0 (fsync), or -errno. */
+typedef void (*rn_uring_cb)(rn_uring_req_t *req, int res);
+
+enum rn_uring_op { RN_URING_WRITEV = 1, RN_URING_READ, RN_URING_FDATASYNC };
+
+/* Caller-owned; must stay valid until its callback has run. */
+struct rn_uring_req {
+  rn_uring_cb cb;
+  void *data; /* caller's */
+  /* private */
+  int op;
+  int fd;
+  const struct iovec *iov;
+  int iovcnt;
+  void *buf;
+  uint32_t len;
+  int64_t off;
+  rn_uring_req_t *next; /* overflow queue */
+};
+
+/* Creates a ring with `entries` SQEs on loop. Returns 0 or -errno. */
+rn_err_t rn_uring_init(uv_loop_t *loop, unsigned entries, rn_uring_t **out);
+/* Number of submitted-but-not-completed requests (queued ones included). */
+unsigned rn_uring_inflight(const rn_uring_t *ring);
+/*
+ * Closes the ring: waits (running the loop's callbacks) until every
+ * in-flight request has completed, then releases the ring and its handles.
+ * Must be called from the loop thread while the loop can still run.
+ */
+void rn_uring_close(rn_uring_t *ring);
+
+/* Vectored write of iov[0..iovcnt) at file offset off. iov must stay valid
+ * until cb. A short write is reported as the byte count (caller decides). */
+rn_err_t rn_uring_writev(rn_uring_t *ring, rn_uring_req_t *req, int fd,
+                         const struct iovec *iov, int iovcnt, int64_t off,
+                         rn_uring_cb cb);
+/* Read of len bytes at off into buf. */
+rn_err_t rn_uring_read(rn_uring_t *ring, rn_uring_req_t *req, int fd, void *buf,
+                       uint32_t len, int64_t off, rn_uring_cb cb);
+/* fdatasync(fd). */
+rn_err_t rn_uring_fdatasync(rn_uring_t *ring, rn_uring_req_t *req, int fd, rn_uring_cb cb);
+
+/* Test hook (fault injection, issue "Robustness"): when set, the Nth
+ * following request of op (counting from 1) completes with res instead of
+ * being submitted. Affects only this ring. */
+void rn_uring_inject_fault(rn_uring_t *ring, int op, unsigned nth, int res);
+
+#endif
