@@ -67,6 +67,13 @@ static inline int64_t rn_batch_size(const rn_batch_hdr_t *h) {
  */
 uint32_t rn_crc32c(uint32_t crc, const void *p, size_t n);
 
+/* The two CRC-32C paths, for tests: the slicing-by-8 table and the SSE4.2
+ * instruction (which falls back to the table on CPUs without SSE4.2), and
+ * whether the SSE4.2 path is available. Same contract as rn_crc32c(). */
+uint32_t rn__crc32c_sw(uint32_t crc, const void *p, size_t n);
+uint32_t rn__crc32c_hw(uint32_t crc, const void *p, size_t n);
+int rn__crc32c_hw_available(void);
+
 /*
  * Decodes the fixed header of the batch at p (len bytes available, which
  * must be >= RN_BATCH_HEADER_SIZE). Checks nothing but the length.
@@ -130,6 +137,8 @@ typedef struct rn_record_header {
  * until the next reset/free. Decompressed output is capped at max_bytes
  * (RN_ERR__TOO_LARGE beyond it).
  */
+struct rn__batch_codecs; /* private: reusable (de)compression contexts */
+
 typedef struct rn_batch_iter {
   rn_batch_hdr_t hdr;
   const uint8_t *p, *end; /* uncompressed records area */
@@ -137,17 +146,43 @@ typedef struct rn_batch_iter {
   uint8_t *scratch;
   size_t scratch_cap;
   size_t max_bytes;
+  struct rn__batch_codecs *codecs; /* private; created on first use */
 } rn_batch_iter_t;
 
+/* Default decompressed-size cap, used when max_bytes is 0. */
+#define RN_BATCH_ITER_MAX_DEFAULT (64u << 20)
+
+/* Initialises an iterator; max_bytes caps one batch's decompressed records
+ * (0 = RN_BATCH_ITER_MAX_DEFAULT). Allocates nothing. */
 void rn_batch_iter_init(rn_batch_iter_t *it, size_t max_bytes);
-/* Points the iterator at a batch (len bytes). Returns 0 or an error code. */
+/*
+ * Points the iterator at a batch (len bytes, at least the whole batch; the
+ * batch must stay valid while records are read). Does not check the CRC
+ * (rn_batch_validate() does); every length in the batch is still
+ * distrusted. Returns 0, RN_ERR_CORRUPT_MESSAGE (truncated batch,
+ * batchLength < 49, negative recordsCount, undecodable compressed data),
+ * RN_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT (magic != 2),
+ * RN_ERR_UNSUPPORTED_COMPRESSION_TYPE (codec > 4), RN_ERR__TOO_LARGE
+ * (decompressed records beyond max_bytes) or -ENOMEM. After an error the
+ * iterator yields no records until the next successful reset.
+ */
 rn_err_t rn_batch_iter_reset(rn_batch_iter_t *it, const uint8_t *batch, size_t len);
-/* Returns 1 and fills *rec, 0 at the end, or a negative/Kafka error. */
+/*
+ * Returns 1 and fills *rec, 0 at the end, or RN_ERR_CORRUPT_MESSAGE when a
+ * record's framing is broken, fewer records are present than recordsCount
+ * says, or bytes follow the last record. That Kafka code is positive (2):
+ * loop with `== 1`, not `> 0`. After an error it returns 0 until the next
+ * reset. The record's header area has been checked: rn_record_header_next()
+ * cannot fail on it.
+ */
 int rn_batch_iter_next(rn_batch_iter_t *it, rn_record_t *rec);
+/* Frees the scratch buffer and codec contexts; the iterator can be
+ * initialised again afterwards. */
 void rn_batch_iter_free(rn_batch_iter_t *it);
 
-/* Walks a record's header area: returns 1 and fills *h, 0 at end, <0 error.
- * *pos starts at 0. */
+/* Walks a record's header area: returns 1 and fills *h (views into the
+ * record), 0 at end, RN_ERR__TRUNCATED (< 0) on a malformed area. *pos
+ * starts at 0. */
 int rn_record_header_next(const rn_record_t *rec, size_t *pos, rn_record_header_t *h);
 
 /* ---- batch builder ------------------------------------------------------- */
@@ -168,6 +203,7 @@ typedef struct rn_batch_builder {
   int64_t producer_id;
   int16_t producer_epoch;
   int32_t base_sequence;
+  struct rn__batch_codecs *codecs; /* private; created on first use */
 } rn_batch_builder_t;
 
 void rn_batch_builder_init(rn_batch_builder_t *b);

@@ -26,7 +26,7 @@ typedef struct rn_uring_req rn_uring_req_t;
 /* res: bytes transferred (read/write), 0 (fsync), or -errno. */
 typedef void (*rn_uring_cb)(rn_uring_req_t *req, int res);
 
-enum rn_uring_op { RN_URING_WRITEV = 1, RN_URING_READ, RN_URING_FDATASYNC };
+enum rn_uring_op { RN_URING_WRITEV = 1, RN_URING_READ, RN_URING_FDATASYNC, RN_URING_NOP };
 
 /* Caller-owned; must stay valid until its callback has run. */
 struct rn_uring_req {
@@ -64,6 +64,20 @@ rn_err_t rn_uring_read(rn_uring_t *ring, rn_uring_req_t *req, int fd, void *buf,
                        uint32_t len, int64_t off, rn_uring_cb cb);
 /* fdatasync(fd). */
 rn_err_t rn_uring_fdatasync(rn_uring_t *ring, rn_uring_req_t *req, int fd, rn_uring_cb cb);
+/* A no-op that completes with res 0 on a later loop iteration: lets a
+ * caller deliver an asynchronous callback without any I/O (e.g. an empty
+ * read) while keeping completion order with other ring requests loose. */
+rn_err_t rn_uring_nop(rn_uring_t *ring, rn_uring_req_t *req, rn_uring_cb cb);
+
+/*
+ * Submission policy: batching on (the default) collects the SQEs of one
+ * loop iteration and hands them to the kernel in one io_uring_submit() from
+ * a uv_prepare hook, just before the loop polls; off submits every request
+ * at once (one io_uring_enter per request). For benchmarks and tests.
+ */
+void rn_uring_set_batching(rn_uring_t *ring, int on);
+/* The loop the ring runs on. */
+uv_loop_t *rn_uring_loop(const rn_uring_t *ring);
 
 /* Test hook (fault injection, issue "Robustness"): when set, the Nth
  * following request of op (counting from 1) completes with res instead of

@@ -101,15 +101,21 @@ uint32_t rn_rd_u32(rn_rd_t *r);
 double rn_rd_f64(rn_rd_t *r);
 bool rn_rd_bool(rn_rd_t *r); /* any non-zero byte is true */
 rn_uuid_t rn_rd_uuid(rn_rd_t *r);
+/* Longer varints, or a last byte with bits beyond the type, fail with
+ * RN_ERR__TOO_LARGE; non-minimal encodings are accepted (as Kafka does). */
 uint32_t rn_rd_uvarint(rn_rd_t *r);  /* max 5 bytes */
 int32_t rn_rd_varint(rn_rd_t *r);    /* zig-zag, max 5 bytes */
 int64_t rn_rd_varlong(rn_rd_t *r);   /* zig-zag, max 10 bytes */
-/* Views into the buffer; length checked against bytes left. */
+/*
+ * Views into the buffer; length checked against bytes left (RN_ERR__TRUNCATED)
+ * and negative lengths other than -1 rejected (RN_ERR__TOO_LARGE). After an
+ * error they return an empty, non-null view.
+ */
 rn_str_t rn_rd_str(rn_rd_t *r);           /* int16 length, -1 = null */
 rn_str_t rn_rd_compact_str(rn_rd_t *r);   /* uvarint len+1, 0 = null */
 rn_bytes_t rn_rd_bytes(rn_rd_t *r);       /* int32 length, -1 = null */
 rn_bytes_t rn_rd_compact_bytes(rn_rd_t *r);
-/* Returns the raw view of n bytes and advances. */
+/* Returns the raw view of n bytes and advances, or NULL on error. */
 const uint8_t *rn_rd_raw(rn_rd_t *r, size_t n);
 /*
  * Array counts: returns the count (-1 = null). A count larger than
@@ -127,15 +133,22 @@ typedef struct rn_wr {
   uint8_t *buf;
   size_t len;
   size_t cap;
-  rn_err_t err; /* 0 or -ENOMEM; sticky */
+  rn_err_t err; /* 0, -ENOMEM or RN_ERR__TOO_LARGE (see rn_wr_str); sticky */
 } rn_wr_t;
 
 /* Initial capacity in bytes (0 allowed). Never fails; errors are sticky. */
 void rn_wr_init(rn_wr_t *w, size_t cap);
 void rn_wr_free(rn_wr_t *w);
-/* Takes ownership of the buffer (malloc'd; caller frees); leaves w empty. */
+/*
+ * Takes ownership of the buffer (malloc'd; caller frees); leaves w empty.
+ * If w->err is set, frees the buffer and returns NULL with *len = 0.
+ */
 uint8_t *rn_wr_steal(rn_wr_t *w, size_t *len);
-/* Makes room for n more bytes; returns a pointer to write them or NULL. */
+/*
+ * Makes room for n more bytes; returns a pointer to write them (at
+ * buf + len) or NULL. Does not advance len: the caller adds what it wrote.
+ * The pointer is valid until the next call that may grow the buffer.
+ */
 uint8_t *rn_wr_ensure(rn_wr_t *w, size_t n);
 
 void rn_wr_i8(rn_wr_t *w, int8_t v);
@@ -151,14 +164,16 @@ void rn_wr_uvarint(rn_wr_t *w, uint32_t v);
 void rn_wr_varint(rn_wr_t *w, int32_t v);
 void rn_wr_varlong(rn_wr_t *w, int64_t v);
 void rn_wr_raw(rn_wr_t *w, const void *p, size_t n);
-void rn_wr_str(rn_wr_t *w, rn_str_t s);          /* int16 length form */
+/* int16 length form; a string over 32767 bytes sets RN_ERR__TOO_LARGE. */
+void rn_wr_str(rn_wr_t *w, rn_str_t s);
 void rn_wr_compact_str(rn_wr_t *w, rn_str_t s);  /* uvarint len+1 form */
 void rn_wr_bytes(rn_wr_t *w, rn_bytes_t b);      /* int32 length form */
 void rn_wr_compact_bytes(rn_wr_t *w, rn_bytes_t b);
 void rn_wr_array_len(rn_wr_t *w, int32_t n);          /* int32, -1 = null */
 void rn_wr_compact_array_len(rn_wr_t *w, int32_t n);  /* uvarint n+1, -1 = null */
-/* Reserves n bytes; returns their offset for a later patch. */
+/* Reserves n zeroed bytes; returns their offset for a later patch. */
 size_t rn_wr_reserve(rn_wr_t *w, size_t n);
+/* Writes v big-endian at off; ignored if off + 4 is beyond len or on error. */
 void rn_wr_patch_i32(rn_wr_t *w, size_t off, int32_t v);
 
 /* Encoded sizes, for computing compact lengths before writing. */

@@ -1,0 +1,392 @@
+/*
+ * meta.c: the metadata log and meta.properties.
+ *
+ * Cluster state that must survive restarts is kept as records in an
+ * internal log, <log.dirs>/__runnel_metadata-0, written with the same log
+ * store as partitions (DESIGN §6) and fdatasync'd before the change is
+ * acknowledged. At start-up the log is replayed in order to rebuild the
+ * topic registry.
+ *
+ * Record value layout (all big-endian; key = record type name, for tools):
+ *
+ *   u8  format version (1)
+ *   u8  type: 1 TOPIC_CREATED, 2 TOPIC_DELETED
+ *   16  topic id (uuid)
+ *   i16 name length, name bytes
+ *   TOPIC_CREATED only:
+ *     i32 partitions
+ *     i32 config count, then per override: i16 len + name, i16 len + value
+ *
+ * meta.properties (Kafka's file name) holds cluster.id and node.id, written
+ * once at first start through a temporary file, fsync and rename.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runnel.h"
+
+#define RN_META_FORMAT 1
+enum { RN_META_TOPIC_CREATED = 1, RN_META_TOPIC_DELETED = 2 };
+
+/* ---- meta.properties ------------------------------------------------------------ */
+
+static void rn__cluster_id_new(char *out, size_t n) {
+  /* Kafka cluster ids are 22 characters of URL-safe base64 of a UUID. */
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  rn_uuid_t u = rn_uuid_random();
+  size_t j = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (int i = 0; i < 16 && j + 1 < n; i++) {
+    acc = acc << 8 | u.b[i];
+    bits += 8;
+    while (bits >= 6 && j + 1 < n) {
+      out[j++] = b64[(acc >> (bits - 6)) & 63];
+      bits -= 6;
+    }
+  }
+  if (bits > 0 && j + 1 < n) out[j++] = b64[(acc << (6 - bits)) & 63];
+  out[j] = 0;
+}
+
+static rn_err_t rn__write_file_durably(const char *dir, const char *name, const char *text) {
+  char tmp[4096], path[4096];
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  size_t len = strlen(text);
+  if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+    int e = errno ? errno : EIO;
+    close(fd);
+    return -e;
+  }
+  close(fd);
+  if (rename(tmp, path) != 0) return -errno;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return 0;
+}
+
+/* Reads or creates meta.properties; fills b->cluster_id. */
+static rn_err_t rn__meta_properties(rn_broker_t *b) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/meta.properties", b->data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    char line[512];
+    int32_t node = -1;
+    while (fgets(line, sizeof line, f)) {
+      line[strcspn(line, "\r\n")] = 0;
+      if (strncmp(line, "cluster.id=", 11) == 0)
+        snprintf(b->cluster_id, sizeof b->cluster_id, "%.31s", line + 11);
+      else if (strncmp(line, "node.id=", 8) == 0)
+        node = (int32_t)atoi(line + 8);
+    }
+    fclose(f);
+    if (!b->cluster_id[0]) {
+      RN_ERROR("%s has no cluster.id", path);
+      return RN_ERR__BAD_CONFIG;
+    }
+    if (node >= 0 && node != b->node_id) {
+      RN_ERROR("%s belongs to node.id %d, but node.id is %d", path, node, b->node_id);
+      return RN_ERR__BAD_CONFIG;
+    }
+    return 0;
+  }
+  if (errno != ENOENT) return -errno;
+  const char *cfg_id = rn_config_s(&b->cfg, RN_BCFG_CLUSTER_ID);
+  if (cfg_id) snprintf(b->cluster_id, sizeof b->cluster_id, "%.31s", cfg_id);
+  else rn__cluster_id_new(b->cluster_id, sizeof b->cluster_id);
+  char text[512];
+  snprintf(text, sizeof text,
+           "# Written by runneld at first start; identifies this data directory.\n"
+           "version=1\ncluster.id=%s\nnode.id=%d\n",
+           b->cluster_id, b->node_id);
+  return rn__write_file_durably(b->data_dir, "meta.properties", text);
+}
+
+/* ---- replay ------------------------------------------------------------------------- */
+
+typedef struct rn__pending_topic {
+  char *name;
+  rn_uuid_t id;
+  int32_t nparts;
+  rn_topic_config_t cfg;
+  int live;
+  struct rn__pending_topic *next;
+} rn__pending_topic_t;
+
+typedef struct rn__replay {
+  rn__pending_topic_t *topics;
+  int done;
+  rn_err_t err;
+  uint8_t *buf;
+  size_t len;
+} rn__replay_t;
+
+static rn__pending_topic_t *rn__pending_find(rn__replay_t *r, const char *name) {
+  for (rn__pending_topic_t *p = r->topics; p; p = p->next)
+    if (strcmp(p->name, name) == 0) return p;
+  return NULL;
+}
+
+static char *rn__rd_cstr(rn_rd_t *rd) {
+  rn_str_t s = rn_rd_str(rd);
+  if (rn_rd_err(rd) || s.len < 0) return NULL;
+  char *c = malloc((size_t)s.len + 1);
+  if (!c) return NULL;
+  memcpy(c, s.ptr, (size_t)s.len);
+  c[s.len] = 0;
+  return c;
+}
+
+/* Applies one metadata record to the replay state. */
+static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
+  if (value.len < 2) return RN_ERR_CORRUPT_MESSAGE;
+  rn_rd_t rd;
+  rn_rd_init(&rd, value.ptr, (size_t)value.len);
+  int8_t fmt = rn_rd_i8(&rd), type = rn_rd_i8(&rd);
+  if (fmt != RN_META_FORMAT) {
+    RN_ERROR("metadata record format %d is newer than this runneld", fmt);
+    return RN_ERR__BAD_CONFIG;
+  }
+  rn_uuid_t id = rn_rd_uuid(&rd);
+  char *name = rn__rd_cstr(&rd);
+  if (!name) return RN_ERR_CORRUPT_MESSAGE;
+  rn__pending_topic_t *p = rn__pending_find(r, name);
+  if (type == RN_META_TOPIC_CREATED) {
+    if (!p) {
+      p = calloc(1, sizeof *p);
+      if (!p) {
+        free(name);
+        return -ENOMEM;
+      }
+      p->name = name;
+      p->next = r->topics;
+      r->topics = p;
+    } else {
+      free(name);
+      rn_topic_config_free(&p->cfg);
+    }
+    p->id = id;
+    p->live = 1;
+    p->nparts = rn_rd_i32(&rd);
+    int32_t n = rn_rd_i32(&rd);
+    for (int32_t i = 0; i < n && !rn_rd_err(&rd); i++) {
+      char *k = rn__rd_cstr(&rd), *v = rn__rd_cstr(&rd);
+      if (k && v && rn_topic_config_set(&p->cfg, k, v, NULL, 0))
+        RN_WARN("topic %s: ignoring stored config %s=%s (no longer valid)", p->name, k, v);
+      free(k);
+      free(v);
+    }
+    if (rn_rd_err(&rd) || p->nparts <= 0) return RN_ERR_CORRUPT_MESSAGE;
+  } else if (type == RN_META_TOPIC_DELETED) {
+    if (p && memcmp(p->id.b, id.b, 16) == 0) p->live = 0;
+    free(name);
+  } else {
+    free(name);
+    RN_WARN("skipping unknown metadata record type %d", type);
+  }
+  return 0;
+}
+
+static void rn__replay_read_cb(rn_log_read_t *rd, rn_err_t err) {
+  rn__replay_t *r = rd->arg;
+  r->err = err;
+  r->buf = rd->buf;
+  r->len = rd->len;
+  r->done = 1;
+}
+
+/* Removes <data>/<name>-<digits> directories left by a deletion that a
+ * crash interrupted. */
+static void rn__remove_dirs_of(rn_broker_t *b, const char *name) {
+  DIR *d = opendir(b->data_dir);
+  if (!d) return;
+  size_t nl = strlen(name);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *s = e->d_name;
+    if (strncmp(s, name, nl) != 0 || s[nl] != '-' || !s[nl + 1]) continue;
+    if (strspn(s + nl + 1, "0123456789") != strlen(s + nl + 1)) continue;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", b->data_dir, s);
+    DIR *pd = opendir(dir);
+    if (!pd) continue;
+    struct dirent *f;
+    while ((f = readdir(pd))) {
+      if (f->d_name[0] == '.') continue;
+      char path[4352];
+      snprintf(path, sizeof path, "%s/%s", dir, f->d_name);
+      unlink(path);
+    }
+    closedir(pd);
+    if (rmdir(dir) == 0) RN_INFO("removed %s of deleted topic %s", dir, name);
+  }
+  closedir(d);
+}
+
+rn_err_t rn_meta_open(rn_broker_t *b) {
+  rn_err_t err = rn__meta_properties(b);
+  if (err) return err;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/__runnel_metadata-0", b->data_dir);
+  rn_log_config_t lc;
+  rn_log_config_default(&lc);
+  lc.segment_bytes = 64 << 20;
+  lc.retention_ms = -1;
+  lc.retention_bytes = -1;
+  if ((err = rn_log_open(b->ring, dir, &lc, 0, &b->meta_log))) {
+    RN_ERROR("cannot open metadata log %s: %s", dir, rn_err_name(err));
+    return err;
+  }
+  rn__replay_t r = {0};
+  rn_batch_iter_t it;
+  rn_batch_iter_init(&it, 64 << 20);
+  int64_t off = rn_log_start_offset(b->meta_log);
+  int64_t hw = rn_log_high_watermark(b->meta_log);
+  while (!err && off < hw) {
+    rn_log_read_t rd = {0};
+    rd.offset = off;
+    rd.max_bytes = 1 << 20;
+    rd.max_offset = hw;
+    rd.cb = rn__replay_read_cb;
+    rd.arg = &r;
+    r.done = 0;
+    if ((err = rn_log_read(b->meta_log, &rd))) break;
+    while (!r.done) uv_run(b->loop, UV_RUN_ONCE);
+    if ((err = r.err)) break;
+    size_t pos = 0;
+    int64_t next = off;
+    while (!err && pos + RN_BATCH_HEADER_SIZE <= r.len) {
+      rn_batch_hdr_t h;
+      rn_batch_parse_hdr(r.buf + pos, r.len - pos, &h);
+      size_t sz = (size_t)rn_batch_size(&h);
+      if (sz > r.len - pos) break;
+      if ((err = rn_batch_iter_reset(&it, r.buf + pos, sz))) break;
+      rn_record_t rec;
+      int rc;
+      while ((rc = rn_batch_iter_next(&it, &rec)) == 1)
+        if (rec.offset >= off && (err = rn__apply(&r, rec.value))) break;
+      if (rc < 0 && !err) err = rc;
+      next = h.base_offset + h.last_offset_delta + 1;
+      pos += sz;
+    }
+    free(r.buf);
+    if (next <= off) {
+      RN_ERROR("metadata log does not advance at offset %lld", (long long)off);
+      err = RN_ERR_CORRUPT_MESSAGE;
+    }
+    off = next;
+  }
+  rn_batch_iter_free(&it);
+  int ntopics = 0;
+  for (rn__pending_topic_t *p = r.topics, *n; p; p = n) {
+    n = p->next;
+    if (!err && p->live) {
+      rn_topic_t *t;
+      err = rn_topic_create(b, p->name, p->id, p->nparts, &p->cfg, &t);
+      ntopics++;
+    } else if (!err) {
+      rn__remove_dirs_of(b, p->name);
+    }
+    free(p->name);
+    rn_topic_config_free(&p->cfg);
+    free(p);
+  }
+  if (err) RN_ERROR("metadata replay failed: %s", rn_err_name(err));
+  else RN_INFO("metadata replayed: %d topics", ntopics);
+  return err;
+}
+
+/* ---- writes ----------------------------------------------------------------------- */
+
+typedef struct rn__meta_write {
+  rn_log_append_t app;
+  rn_batch_builder_t bb;
+  rn_meta_cb cb;
+  void *arg;
+} rn__meta_write_t;
+
+static void rn__meta_written(rn_log_append_t *app, rn_err_t err) {
+  rn__meta_write_t *mw = app->arg;
+  if (err) RN_ERROR("metadata log write failed: %s", rn_err_name(err));
+  mw->cb(mw->arg, err);
+  rn_batch_builder_free(&mw->bb);
+  free(mw);
+}
+
+static rn_err_t rn__meta_append(rn_broker_t *b, const char *type, rn_wr_t *val, rn_meta_cb cb,
+                                void *arg) {
+  if (val->err) return val->err;
+  rn__meta_write_t *mw = calloc(1, sizeof *mw);
+  if (!mw) return -ENOMEM;
+  rn_batch_builder_init(&mw->bb);
+  rn_batch_builder_reset(&mw->bb, RN_BATCH_CODEC_NONE, 0, -1, -1, -1);
+  rn_bytes_t k = rn_str_c(type), v = {val->buf, (int32_t)val->len};
+  rn_batch_builder_add(&mw->bb, rn_now_ms(), k, v, NULL, 0);
+  size_t len;
+  uint8_t *batch = rn_batch_builder_finish(&mw->bb, &len);
+  if (!batch) {
+    rn_batch_builder_free(&mw->bb);
+    free(mw);
+    return -ENOMEM;
+  }
+  mw->cb = cb;
+  mw->arg = arg;
+  mw->app.data = batch;
+  mw->app.len = len;
+  mw->app.sync = 1;
+  mw->app.cb = rn__meta_written;
+  mw->app.arg = mw;
+  rn_err_t err = rn_log_append(b->meta_log, &mw->app);
+  if (err) {
+    rn_batch_builder_free(&mw->bb);
+    free(mw);
+  }
+  return err;
+}
+
+static void rn__wr_cstr(rn_wr_t *w, const char *s) { rn_wr_str(w, rn_str_c(s)); }
+
+rn_err_t rn_meta_topic_created(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 256);
+  rn_wr_i8(&w, RN_META_FORMAT);
+  rn_wr_i8(&w, RN_META_TOPIC_CREATED);
+  rn_wr_uuid(&w, t->id);
+  rn__wr_cstr(&w, t->name);
+  rn_wr_i32(&w, t->nparts);
+  int32_t n = 0;
+  for (int i = 0; i < RN_TCFG__COUNT; i++) n += t->cfg.v[i].str != NULL;
+  rn_wr_i32(&w, n);
+  for (int i = 0; i < RN_TCFG__COUNT; i++) {
+    if (!t->cfg.v[i].str) continue;
+    rn__wr_cstr(&w, rn_tcfg_defs[i].name);
+    rn__wr_cstr(&w, t->cfg.v[i].str);
+  }
+  rn_err_t err = rn__meta_append(b, "TOPIC_CREATED", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_topic_deleted(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 64);
+  rn_wr_i8(&w, RN_META_FORMAT);
+  rn_wr_i8(&w, RN_META_TOPIC_DELETED);
+  rn_wr_uuid(&w, t->id);
+  rn__wr_cstr(&w, t->name);
+  rn_err_t err = rn__meta_append(b, "TOPIC_DELETED", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}

@@ -1,0 +1,278 @@
+/*
+ * runnel.h: the broker's hub header (API).
+ *
+ * One rn_broker_t owns everything: the libuv loop, the io_uring ring,
+ * configuration, the topic registry, the metadata log and the client
+ * connections. All of it lives on the loop thread (DESIGN §3).
+ *
+ *   net.c      listener, connections, framing, response ordering (rn_conn_*)
+ *   api.c      request header parse, dispatch table, version gate (rn_api_*)
+ *   api_*.c    one file per API family (handlers rn_api_<Name>)
+ *   topic.c    topic/partition registry and parked fetches (rn_topic_*)
+ *   meta.c     the metadata log: topics persist across restarts (rn_meta_*)
+ *   config.c   configuration tables (rn_config_*, rn_topic_config_*)
+ *   diag.c     diagnostics to stderr (rn_diag)
+ *
+ * Leaf modules (wire, proto_gen, batch, uring, log_*) never include this.
+ */
+#ifndef RN_RUNNEL_H
+#define RN_RUNNEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "batch.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "proto_gen.h"
+#include "uring.h"
+#include "wire.h"
+
+typedef struct rn_broker rn_broker_t;
+typedef struct rn_conn rn_conn_t;
+typedef struct rn_req rn_req_t;
+typedef struct rn_topic rn_topic_t;
+typedef struct rn_partition rn_partition_t;
+typedef struct rn_waiter rn_waiter_t;
+
+/* ---- diagnostics ---------------------------------------------------------- */
+
+enum { RN_LVL_ERROR = 0, RN_LVL_WARN, RN_LVL_INFO, RN_LVL_DEBUG };
+extern int rn_diag_level;
+/* Prints one line "runneld: LEVEL: message" to stderr. Any thread. */
+void rn_diag(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define RN_ERROR(...) rn_diag(RN_LVL_ERROR, __VA_ARGS__)
+#define RN_WARN(...) rn_diag(RN_LVL_WARN, __VA_ARGS__)
+#define RN_INFO(...) rn_diag(RN_LVL_INFO, __VA_ARGS__)
+#define RN_DEBUG(...) \
+  do { \
+    if (rn_diag_level >= RN_LVL_DEBUG) rn_diag(RN_LVL_DEBUG, __VA_ARGS__); \
+  } while (0)
+/* Parses "error|warn|info|debug"; returns the level or -1. */
+int rn_diag_parse_level(const char *s);
+/* Wall-clock time in ms since the epoch. */
+int64_t rn_now_ms(void);
+
+/* ---- topics and partitions ------------------------------------------------ */
+
+/* A fetch parked on a partition until data arrives (topic.c). */
+struct rn_waiter {
+  rn_waiter_t *prev, *next; /* on the partition's list */
+  void (*wake)(rn_waiter_t *w);
+  void *arg;
+};
+
+struct rn_partition {
+  rn_topic_t *topic;
+  int32_t index;
+  rn_log_t *log;
+  rn_waiter_t waiters; /* list head (sentinel) */
+};
+
+/* CREATING: until its metadata record is durable; visible only to
+ * rn_topic_find_any() so a second creation of the name is refused. */
+enum { RN_TOPIC_LIVE = 0, RN_TOPIC_CREATING, RN_TOPIC_DELETING };
+
+struct rn_topic {
+  char *name;
+  rn_uuid_t id;
+  int32_t nparts;
+  rn_partition_t *parts;
+  rn_topic_config_t cfg; /* overrides only */
+  int internal;          /* Metadata IsInternal */
+  int state;
+  rn_topic_t *next_by_name, *next_by_id; /* hash chains */
+  /* deletion in progress */
+  rn_broker_t *b;
+  int closing;
+  void (*deleted_cb)(void *);
+  void *deleted_arg;
+};
+
+/* ---- connections and requests --------------------------------------------- */
+
+struct rn_req {
+  rn_conn_t *conn;
+  rn_req_t *next;       /* in the connection's response order */
+  uint8_t *frame;       /* the request bytes (after the size prefix), owned */
+  size_t frame_len;
+  int16_t api_key, api_version;
+  int32_t correlation_id;
+  rn_str_t client_id;   /* view into frame */
+  rn_rd_t body;         /* reader positioned at the request body */
+  rn_arena_t arena;     /* decoded structures, freed with the request */
+  rn_wr_t out;          /* size prefix + response header + body */
+  int done;             /* response complete (or none will be sent) */
+  int no_response;      /* acks=0 Produce */
+  int64_t start_ms;
+  uv_write_t wreq;
+  uv_buf_t wbuf;
+  void *hctx;           /* handler state (arena-allocated) */
+};
+
+struct rn_conn {
+  uv_tcp_t tcp;         /* first: the handle's data points back here */
+  rn_broker_t *b;
+  rn_conn_t *prev, *next;
+  char peer[64];
+  /* input: size prefix, then the frame body read straight into its buffer */
+  uint8_t szbuf[4];
+  size_t szhave;
+  uint8_t *frame;
+  size_t frame_len, frame_have;
+  /* output order */
+  rn_req_t *head, *tail;
+  unsigned nreqs;       /* requests alive (including those being written) */
+  size_t queued_bytes;  /* response bytes handed to uv_write, not yet written */
+  int reading;
+  int closing;
+};
+
+/* ---- broker ----------------------------------------------------------------- */
+
+struct rn_broker {
+  uv_loop_t *loop;
+  rn_config_t cfg;
+  rn_uring_t *ring;
+  char *data_dir;
+  int open_flags; /* rn_log_open flags (RN_LOG_OPEN_REPAIR with --repair) */
+  char cluster_id[32];
+  int32_t node_id;
+  char adv_host[256];
+  int32_t adv_port;
+  uv_tcp_t listener;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t retention_timer;
+  int stopping;
+  /* connections */
+  rn_conn_t conns; /* list head */
+  unsigned nconns;
+  /* topics */
+  rn_topic_t **by_name, **by_id;
+  size_t nbuckets, ntopics;
+  /* metadata log */
+  rn_log_t *meta_log;
+  int64_t meta_pending;
+};
+
+/* ---- net.c ------------------------------------------------------------------ */
+
+/* Binds and listens on host:port (port 0 = ephemeral; the bound port is
+ * written back). Returns 0 or a libuv error. */
+int rn_net_listen(rn_broker_t *b, const char *host, int *port);
+/* Stops accepting connections and reading requests (shutdown, step 1). */
+void rn_net_stop(rn_broker_t *b);
+/* Closes every connection; requests still in progress free themselves
+ * when their work completes (shutdown, step 3, after logs are synced). */
+void rn_net_close_all(rn_broker_t *b);
+
+/*
+ * Marks req's response complete: req->out must hold the body written after
+ * rn_req_begin(). Flushes responses in request order. Loop thread.
+ */
+void rn_req_end(rn_req_t *req, rn_err_t encode_err);
+/* Starts the response: size prefix and response header in req->out. */
+void rn_req_begin(rn_req_t *req);
+/* Completes a request that sends no response (acks=0 Produce). */
+void rn_req_done_silent(rn_req_t *req);
+/* Closes the request's connection after a protocol violation (logged). */
+void rn_req_protocol_error(rn_req_t *req, const char *why);
+
+/* Encodes msg as the response to req and completes it. */
+#define RN_RESPOND(req, Name, msg) \
+  do { \
+    rn_req_begin(req); \
+    rn_req_end((req), rn_##Name##_encode(&(req)->out, (req)->api_version, (msg))); \
+  } while (0)
+
+/* Arena allocation of n zeroed elements of type T; NULL on ENOMEM. */
+#define RN_ALLOC(req, T, n) ((T *)rn_arena_alloc(&(req)->arena, sizeof(T) * (size_t)(n)))
+
+/* ---- api.c ------------------------------------------------------------------ */
+
+typedef void (*rn_handler_fn)(rn_req_t *req);
+typedef struct rn_api_entry {
+  int16_t min_version, max_version; /* advertised range */
+  rn_handler_fn handler;
+} rn_api_entry_t;
+
+/* Parses the request header and runs the handler (or closes the
+ * connection on unknown API / version). Takes ownership of req. */
+void rn_api_dispatch(rn_req_t *req);
+/* The advertised range of api_key, or NULL if not supported. */
+const rn_api_entry_t *rn_api_entry(int16_t api_key);
+
+/* Handlers (Kafka API names). */
+void rn_api_ApiVersions(rn_req_t *req);
+void rn_api_Metadata(rn_req_t *req);
+void rn_api_Produce(rn_req_t *req);
+void rn_api_Fetch(rn_req_t *req);
+void rn_api_ListOffsets(rn_req_t *req);
+void rn_api_CreateTopics(rn_req_t *req);
+void rn_api_DeleteTopics(rn_req_t *req);
+void rn_api_DescribeConfigs(rn_req_t *req);
+void rn_api_FindCoordinator(rn_req_t *req);
+
+/* ---- topic.c ---------------------------------------------------------------- */
+
+/* Live topic by name or id, or NULL (also NULL while being deleted). */
+rn_topic_t *rn_topic_find(rn_broker_t *b, rn_str_t name);
+/* Topic by name including one being deleted (CreateTopics checks it). */
+rn_topic_t *rn_topic_find_any(rn_broker_t *b, rn_str_t name);
+rn_topic_t *rn_topic_find_id(rn_broker_t *b, rn_uuid_t id);
+/* Partition p of t, or NULL when out of range / topic deleting. */
+rn_partition_t *rn_topic_partition(rn_topic_t *t, int32_t p);
+/*
+ * Kafka's topic name rule: 1..249 chars of [a-zA-Z0-9._-], not "." or "..".
+ * Returns 0 or RN_ERR_INVALID_TOPIC_EXCEPTION with a reason in errbuf.
+ */
+rn_err_t rn_topic_name_check(rn_str_t name, char *errbuf, size_t errlen);
+/*
+ * Creates a topic's in-memory state and opens (creating) its partition
+ * logs under the data dir; does not write the metadata log (meta.c does).
+ * Takes a copy of cfg. Returns 0 or an error; *out the new topic.
+ */
+rn_err_t rn_topic_create(rn_broker_t *b, const char *name, rn_uuid_t id, int32_t nparts,
+                         const rn_topic_config_t *cfg, rn_topic_t **out);
+/* Log configuration derived from the topic's effective configs. */
+void rn_topic_log_config(rn_broker_t *b, const rn_topic_t *t, rn_log_config_t *lc);
+/* Removes a topic: marks it deleting (invisible to lookups), wakes parked
+ * fetches, closes and deletes its partition logs; when all are gone it
+ * unlinks and frees the topic and calls cb(arg) (cb may be NULL). */
+void rn_topic_delete(rn_broker_t *b, rn_topic_t *t, void (*cb)(void *), void *arg);
+/* Iteration over all topics (order unspecified). */
+void rn_topic_foreach(rn_broker_t *b, void (*fn)(rn_topic_t *t, void *arg), void *arg);
+/* Parks w on partition p (w->wake runs when its high watermark advances). */
+void rn_waiter_add(rn_partition_t *p, rn_waiter_t *w);
+void rn_waiter_remove(rn_waiter_t *w);
+/* Closes every topic's logs (shutdown); cb(arg) when all are closed. */
+void rn_topic_close_all(rn_broker_t *b, void (*cb)(void *), void *arg);
+/* Random v4 UUID (topic ids). */
+rn_uuid_t rn_uuid_random(void);
+
+/* ---- meta.c ----------------------------------------------------------------- */
+
+/* Opens <data>/__runnel_metadata-0 and replays it, recreating topics.
+ * Runs the loop until the replay is done. Returns 0 or an error. */
+rn_err_t rn_meta_open(rn_broker_t *b);
+typedef void (*rn_meta_cb)(void *arg, rn_err_t err);
+/* Durably records a topic creation (fdatasync'd) then calls cb. */
+rn_err_t rn_meta_topic_created(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg);
+/* Durably records a topic deletion then calls cb. */
+rn_err_t rn_meta_topic_deleted(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg);
+
+/* ---- admin helpers (api_admin.c) ------------------------------------------ */
+
+typedef void (*rn_create_cb)(void *arg, rn_topic_t *t, rn_err_t err, const char *msg);
+/*
+ * Validates and creates a topic (name, partitions, configs), persists it in
+ * the metadata log and calls cb once it is durable. nparts -1 = num.partitions.
+ * On a synchronous error returns it (with msg in errbuf) and never calls cb.
+ */
+rn_err_t rn_admin_create_topic(rn_broker_t *b, rn_str_t name, int32_t nparts,
+                               const rn_topic_config_t *cfg, rn_create_cb cb, void *arg,
+                               char *errbuf, size_t errlen);
+
+#endif
