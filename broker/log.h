@@ -15,7 +15,9 @@
  * offset of its first batch. The segments of a partition, ordered by base,
  * hold consecutive offset ranges; the last one is the active segment, the
  * only one appended to. On open, "*.deleted" and "*.tmp" files are removed,
- * and index files without their ".log" are deleted.
+ * and index files without their ".log" are deleted. The checkpoint file is
+ * runnel's own (Kafka keeps these values in per-directory files); tools
+ * reading the segments ignore it.
  *
  * All integers are big-endian. Positions are byte offsets in the ".log" file
  * (u32: a segment never exceeds 2 GiB - 1; segment.bytes is clamped).
@@ -117,17 +119,25 @@
  *    stderr) and later segments are deleted. If a CRC-valid batch follows
  *    the invalid one, that is corruption, not a torn tail: open fails with
  *    RN_ERR_CORRUPT_MESSAGE unless RN_LOG_OPEN_REPAIR, which truncates at
- *    the invalid batch.
+ *    the invalid batch. Writes are serialized (I1), so a killed process
+ *    leaves a prefix; only lost power can leave valid batches after a hole
+ *    in never-fsynced data, and then nothing acknowledged with acks=all
+ *    lies after the hole (its fsync would have covered the hole), so a
+ *    repair loses no acks=all data.
  * I5 A failed write or fsync makes its partition failed until it is
  *    closed: rn_log_error() returns the -errno, appends return
  *    RN_ERR_KAFKA_STORAGE_ERROR, every pending append gets its callback
  *    with the error, HW stops, and nothing is retried as if it were safe.
  *    Reads of data below HW continue.
  * I6 The checkpoint file is written as two slots with a sequence number and
- *    a CRC; the newest valid slot wins. RP only moves forward after the
- *    fsync round that made its segments durable; rn_log_open() writes a
- *    non-clean checkpoint before returning, so a later crash never trusts
- *    the active segment's index files of an earlier clean close.
+ *    a CRC; the newest valid slot wins. While a log is open, RP moves only
+ *    forward and only after the fsync round that made its segments and
+ *    their index files durable (a roll forces such a round); a clean close
+ *    sets RP = LEO. rn_log_open() makes what it recovered durable, sets RP
+ *    to the active segment's base and writes a non-clean checkpoint before
+ *    returning, so a later crash never trusts the active segment's index
+ *    files of an earlier clean close. A failed checkpoint write fails the
+ *    partition like any other write (I5).
  *
  * ==== 3. States ===========================================================
  *
@@ -213,8 +223,8 @@ void rn_log_config_default(rn_log_config_t *cfg);
  * lies beyond every stored offset is emptied and restarts at that offset,
  * as Kafka does.
  */
-rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *cfg,
-                     int flags, rn_log_t **out);
+rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *cfg, int flags,
+                     rn_log_t **out);
 
 /* Applies new config values live (retention and roll checks use them next). */
 void rn_log_set_config(rn_log_t *log, const rn_log_config_t *cfg);
@@ -246,21 +256,21 @@ typedef void (*rn_log_append_cb)(rn_log_append_t *req, rn_err_t err);
 /* Caller-owned request; valid until its callback has run. */
 struct rn_log_append {
   /* in */
-  uint8_t *data;   /* >= 1 validated v2 batches back to back (rn_batch_each) */
-  size_t len;      /* bytes */
-  int sync;        /* 1: call back only after an fdatasync covers the bytes (acks=all, I2) */
+  uint8_t *data; /* >= 1 validated v2 batches back to back (rn_batch_each) */
+  size_t len;    /* bytes */
+  int sync;      /* 1: call back only after an fdatasync covers the bytes (acks=all, I2) */
   rn_log_append_cb cb;
-  void *arg;       /* caller's */
+  void *arg; /* caller's */
   /* out, valid when rn_log_append() returns 0 */
   int64_t base_offset; /* offset assigned to the first record */
   int64_t last_offset; /* offset of the last record */
   /* private */
   rn_log_append_t *next;
-  int64_t pos;         /* position of the first byte in the segment */
-  int64_t end_pos;     /* position after the last byte */
+  int64_t pos;     /* position of the first byte in the segment */
+  int64_t end_pos; /* position after the last byte */
   void *seg;
   int state;
-  int64_t max_ts;      /* largest batch maxTimestamp in data */
+  int64_t max_ts; /* largest batch maxTimestamp in data */
   int64_t max_ts_offset;
 };
 
@@ -292,9 +302,9 @@ typedef void (*rn_log_read_cb)(rn_log_read_t *rd, rn_err_t err);
 
 struct rn_log_read {
   /* in */
-  int64_t offset;    /* first offset wanted */
-  int32_t max_bytes; /* soft limit: at least one whole batch is returned */
-  int64_t max_offset;/* exclusive bound (high watermark or LSO) */
+  int64_t offset;     /* first offset wanted */
+  int32_t max_bytes;  /* soft limit: at least one whole batch is returned */
+  int64_t max_offset; /* exclusive bound (high watermark or LSO) */
   rn_log_read_cb cb;
   void *arg;
   /* out (in the callback): whole batches starting with the one containing
@@ -340,8 +350,7 @@ rn_err_t rn_log_read(rn_log_t *log, rn_log_read_t *rd);
  * Only records in [log start offset, high watermark) are considered;
  * LogAppendTime batches use their maxTimestamp for every record.
  */
-rn_err_t rn_log_offset_for_time(rn_log_t *log, int64_t ts_ms, int64_t *offset,
-                                int64_t *timestamp);
+rn_err_t rn_log_offset_for_time(rn_log_t *log, int64_t ts_ms, int64_t *offset, int64_t *timestamp);
 /* Largest timestamp in the log and the offset of the record that has it
  * (ListOffsets MAX_TIMESTAMP, KIP-734); -1/-1 for an empty log.
  * Covers records below the high watermark; for a compressed batch the

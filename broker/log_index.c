@@ -145,8 +145,8 @@ void rn__seg_index_finish(rn__log_seg_t *seg) {
  * below end_offset (when >= 0), strictly increasing timestamps with
  * non-decreasing offsets. Returns 1 if valid.
  */
-int rn__idx_validate(const rn__log_seg_t *seg, const rn__log_idx_t *idx,
-                     const rn__log_idx_t *tidx, int64_t end_offset, int64_t file_size) {
+int rn__idx_validate(const rn__log_seg_t *seg, const rn__log_idx_t *idx, const rn__log_idx_t *tidx,
+                     int64_t end_offset, int64_t file_size) {
   int64_t prev_rel = -1, prev_pos = -1;
   for (size_t i = 0; i < idx->n; i++) {
     const uint8_t *e = idx->p + i * RN__LOG_IDX_ENTRY;
@@ -205,8 +205,8 @@ static rn_err_t rn__idx_map_file(rn_log_t *log, rn__log_seg_t *seg, const char *
   return 0;
 }
 
-rn_err_t rn__idx_read_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix,
-                           rn__log_idx_t *ix, size_t esize) {
+rn_err_t rn__idx_read_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix, rn__log_idx_t *ix,
+                           size_t esize) {
   char path[4096];
   rn__seg_path(log, seg->base, suffix, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -248,8 +248,7 @@ rn_err_t rn__idx_read_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix
 rn_err_t rn__seg_map_index(rn_log_t *log, rn__log_seg_t *seg, int64_t end_offset) {
   rn_err_t err = rn__idx_map_file(log, seg, ".index", &seg->idx, RN__LOG_IDX_ENTRY);
   if (!err) err = rn__idx_map_file(log, seg, ".timeindex", &seg->tidx, RN__LOG_TIDX_ENTRY);
-  if (!err && !rn__idx_validate(seg, &seg->idx, &seg->tidx, end_offset, seg->size))
-    err = -EINVAL;
+  if (!err && !rn__idx_validate(seg, &seg->idx, &seg->tidx, end_offset, seg->size)) err = -EINVAL;
   if (err) {
     rn__idx_free(&seg->idx);
     rn__idx_free(&seg->tidx);
@@ -285,8 +284,10 @@ rn_err_t rn__seg_write_index(rn_log_t *log, rn__log_seg_t *seg, int keep_fds) {
       rn__seg_path(log, seg->base, suffix[k], path, sizeof path);
       unlink(path);
     }
-    rn__log_log(log, "cannot write index files of segment %020lld (%s): removed, "
-                "recovery rebuilds them", (long long)seg->base, strerror(-err));
+    rn__log_log(log,
+                "cannot write index files of segment %020lld (%s): removed, "
+                "recovery rebuilds them",
+                (long long)seg->base, strerror(-err));
     log->dir_dirty = 1;
     return err;
   }
@@ -388,8 +389,10 @@ rn_err_t rn__seg_load_index(rn_log_t *log, rn__log_seg_t *seg) {
   if (err) return err;
   rn__seg_index_finish(seg);
   if (bad)
-    rn__log_log(log, "segment %020lld: invalid batch at position %lld while rebuilding "
-                "its index", (long long)seg->base, (long long)end_pos);
+    rn__log_log(log,
+                "segment %020lld: invalid batch at position %lld while rebuilding "
+                "its index",
+                (long long)seg->base, (long long)end_pos);
   return 0;
 }
 
@@ -405,17 +408,18 @@ void rn__log_rcache_drop(rn_log_t *log, rn__log_seg_t *seg) {
     if (log->rcache[i].seg == seg) log->rcache[i].seg = NULL;
 }
 
-rn_err_t rn__seg_scan_headers(rn_log_t *log, rn__log_seg_t *seg, int64_t pos,
-                              int64_t bound, int64_t offset, int64_t *out_pos,
-                              rn_batch_hdr_t *h) {
+rn_err_t rn__seg_scan_headers(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t bound,
+                              int64_t offset, int64_t *out_pos, rn_batch_hdr_t *h) {
   rn_err_t err = rn__log_scan_buf(log, RN__LOG_SCAN_CHUNK);
   if (err) return err;
   int64_t buf_pos = -1, buf_len = 0;
   while (pos < bound) {
     if (bound - pos < RN_BATCH_HEADER_SIZE) return RN_ERR_CORRUPT_MESSAGE;
     if (buf_pos < 0 || pos < buf_pos || pos + RN_BATCH_HEADER_SIZE > buf_pos + buf_len) {
+      /* Small reads: the batch wanted is usually within an index interval
+       * of the start, and a sequential reader starts right at it. */
       int64_t n = bound - pos;
-      if (n > (int64_t)RN__LOG_SCAN_CHUNK) n = RN__LOG_SCAN_CHUNK;
+      if (n > 8192) n = 8192;
       ssize_t r = rn__pread_full(seg->fd, log->scan_buf, (size_t)n, pos);
       if (r < 0) return (rn_err_t)r;
       if (r < RN_BATCH_HEADER_SIZE) return -EIO; /* file shorter than committed */
@@ -460,8 +464,7 @@ rn_err_t rn__seg_locate(rn_log_t *log, rn__log_seg_t *seg, int64_t offset, int64
 /* Scans seg's batches from pos for the first record >= ts at or above
  * min_offset. Returns 1 found, 0 not in this segment, <0 error. */
 static int rn__seg_find_time(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t bound,
-                             int64_t ts, int64_t min_offset, int64_t *offset,
-                             int64_t *timestamp) {
+                             int64_t ts, int64_t min_offset, int64_t *offset, int64_t *timestamp) {
   while (pos < bound) {
     rn_batch_hdr_t h;
     rn_err_t err = rn__seg_scan_headers(log, seg, pos, bound, min_offset, &pos, &h);
@@ -490,8 +493,7 @@ static int rn__seg_find_time(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int
   return 0;
 }
 
-rn_err_t rn_log_offset_for_time(rn_log_t *log, int64_t ts_ms, int64_t *offset,
-                                int64_t *timestamp) {
+rn_err_t rn_log_offset_for_time(rn_log_t *log, int64_t ts_ms, int64_t *offset, int64_t *timestamp) {
   *offset = *timestamp = -1;
   int64_t hw = log->hw;
   for (size_t i = 0; i < log->nsegs; i++) {

@@ -39,8 +39,8 @@
 enum { RN__IDX_NONE = 0, RN__IDX_OWNED, RN__IDX_MAPPED };
 typedef struct rn__log_idx {
   uint8_t *p;
-  size_t n;      /* entries */
-  size_t cap;    /* bytes allocated (OWNED) or mapped (MAPPED) */
+  size_t n;   /* entries */
+  size_t cap; /* bytes allocated (OWNED) or mapped (MAPPED) */
   int state;
 } rn__log_idx_t;
 
@@ -61,8 +61,8 @@ struct rn__log_seg {
   rn__log_idx_t idx, tidx;
   int64_t bytes_since_idx;
   /* durability (I2) */
-  int dirty_data;  /* writes completed since the last round started */
-  int dirty_index; /* index files written, not yet fdatasync'ed */
+  int dirty_data;      /* writes completed since the last round started */
+  int dirty_index;     /* index files written, not yet fdatasync'ed */
   int idx_fd, tidx_fd; /* open while dirty_index */
   rn__log_seg_t *dirty_next;
   int on_dirty_list;
@@ -75,9 +75,9 @@ enum { RN__APP_QUEUED = 1, RN__APP_WRITING, RN__APP_WAIT_FSYNC, RN__APP_DONE };
 /* Close stages. */
 enum {
   RN__CLOSE_NONE = 0,
-  RN__CLOSE_DRAIN,   /* waiting for writes, reads, rounds, checkpoints */
-  RN__CLOSE_SYNC,    /* final round / checkpoint / NOP in flight */
-  RN__CLOSE_FREE     /* ready to free once no callback is on the stack */
+  RN__CLOSE_DRAIN, /* waiting for writes, reads, rounds, checkpoints */
+  RN__CLOSE_SYNC,  /* final round / checkpoint / NOP in flight */
+  RN__CLOSE_FREE   /* ready to free once no callback is on the stack */
 };
 
 /* Round operations in flight (per log). */
@@ -98,9 +98,9 @@ struct rn_log {
 
   int64_t start_offset;
   int64_t leo;
-  int64_t hw;              /* published with release stores */
-  rn__log_seg_t *hw_seg;   /* segment holding the byte just below HW */
-  int64_t hw_pos;          /* position in hw_seg where HW begins */
+  int64_t hw;            /* published with release stores */
+  rn__log_seg_t *hw_seg; /* segment holding the byte just below HW */
+  int64_t hw_pos;        /* position in hw_seg where HW begins */
   int64_t size_bytes;
   int64_t max_ts, max_ts_offset; /* over committed batches */
   rn_err_t err;                  /* sticky (I5) */
@@ -108,8 +108,8 @@ struct rn_log {
   /* write path (I1) */
   rn_log_append_t *wq_head, *wq_tail; /* assigned, not yet fully written */
   int write_inflight;
-  unsigned w_n;      /* appends (from wq_head) in the write in flight */
-  size_t w_skip;     /* bytes of wq_head already written (short write) */
+  unsigned w_n;  /* appends (from wq_head) in the write in flight */
+  size_t w_skip; /* bytes of wq_head already written (short write) */
   rn__log_seg_t *w_seg;
   rn_uring_req_t wreq;
   struct iovec wiov[RN__LOG_MAX_IOV];
@@ -126,13 +126,13 @@ struct rn_log {
   int dir_dirty;
   rn__log_seg_t *dirty_head;
   rn__log_round_op_t dir_op;
-  int flush_wanted;     /* a roll happened: move RP past the old segment */
+  int flush_wanted; /* a roll happened: move RP past the old segment */
   int64_t flush_base;
 
   /* checkpoint (I6) */
   int ckpt_fd;
   uint64_t ckpt_seq;
-  int64_t rp;          /* recovery point as last written (or being written) */
+  int64_t rp; /* recovery point as last written (or being written) */
   int ckpt_inflight, ckpt_dirty, ckpt_stage, ckpt_clean;
   uint8_t ckpt_buf[RN__LOG_CKPT_SLOT];
   struct iovec ckpt_iov;
@@ -164,13 +164,11 @@ struct rn_log {
 
 /* ---- log_segment.c ---- */
 int64_t rn__log_now_ms(void);
-void rn__log_log(const rn_log_t *log, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void rn__log_log(const rn_log_t *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 rn__log_seg_t *rn__seg_new(rn_log_t *log, int64_t base);
 /* Creates "<base>.log" (truncating any leftover) and a segment for it. */
 rn_err_t rn__seg_create(rn_log_t *log, int64_t base, rn__log_seg_t **out);
-void rn__seg_path(const rn_log_t *log, int64_t base, const char *suffix, char *buf,
-                  size_t cap);
+void rn__seg_path(const rn_log_t *log, int64_t base, const char *suffix, char *buf, size_t cap);
 void rn__seg_unref(rn__log_seg_t *seg);
 void rn__seg_free(rn__log_seg_t *seg);
 rn_err_t rn__log_segs_push(rn_log_t *log, rn__log_seg_t *seg);
@@ -190,8 +188,8 @@ void rn__log_recompute_max_ts(rn_log_t *log);
 void rn__log_check(const rn_log_t *log);
 /* Max timestamp of a batch in memory and the offset of the first record
  * that has it (uncompressed CreateTime batches), else the last offset. */
-void rn__log_batch_max_ts(rn_log_t *log, const uint8_t *batch, size_t len,
-                          const rn_batch_hdr_t *h, int64_t *ts, int64_t *off);
+void rn__log_batch_max_ts(rn_log_t *log, const uint8_t *batch, size_t len, const rn_batch_hdr_t *h,
+                          int64_t *ts, int64_t *off);
 
 /* ---- log_index.c ---- */
 void rn__idx_free(rn__log_idx_t *ix);
@@ -202,8 +200,8 @@ int rn__seg_index_full(const rn_log_t *log, const rn__log_seg_t *seg);
 /* Makes the index entries of seg available (mmap for a closed segment,
  * validated; rebuilt by a scan when invalid). Returns 0 or -errno. */
 rn_err_t rn__seg_load_index(rn_log_t *log, rn__log_seg_t *seg);
-int rn__idx_validate(const rn__log_seg_t *seg, const rn__log_idx_t *idx,
-                     const rn__log_idx_t *tidx, int64_t end_offset, int64_t file_size);
+int rn__idx_validate(const rn__log_seg_t *seg, const rn__log_idx_t *idx, const rn__log_idx_t *tidx,
+                     int64_t end_offset, int64_t file_size);
 /* Largest position p from the offset index such that every batch before p
  * has last offset < offset. */
 int64_t rn__seg_index_lookup(const rn__log_seg_t *seg, int64_t offset);
@@ -222,16 +220,15 @@ void rn__seg_index_to_map(rn_log_t *log, rn__log_seg_t *seg);
 /* Mapped arrays back to owned ones (a closed segment becomes active). */
 rn_err_t rn__seg_index_own(rn__log_seg_t *seg);
 /* Reads the file into an owned index (active segment after open). */
-rn_err_t rn__idx_read_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix,
-                           rn__log_idx_t *ix, size_t esize);
+rn_err_t rn__idx_read_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix, rn__log_idx_t *ix,
+                           size_t esize);
 /*
  * Header scan in seg from pos (a batch start) up to bound: finds the first
  * batch whose last offset >= offset. Returns 0 with *out_pos (bound when
  * none) and, if found, *h; or -errno / RN_ERR_CORRUPT_MESSAGE.
  */
-rn_err_t rn__seg_scan_headers(rn_log_t *log, rn__log_seg_t *seg, int64_t pos,
-                              int64_t bound, int64_t offset, int64_t *out_pos,
-                              rn_batch_hdr_t *h);
+rn_err_t rn__seg_scan_headers(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t bound,
+                              int64_t offset, int64_t *out_pos, rn_batch_hdr_t *h);
 /* Position of the batch holding offset (index + cache + scan). */
 rn_err_t rn__seg_locate(rn_log_t *log, rn__log_seg_t *seg, int64_t offset, int64_t bound,
                         int64_t *out_pos, rn_batch_hdr_t *h);
@@ -251,8 +248,8 @@ ssize_t rn__pwrite_full(int fd, const void *buf, size_t n, int64_t off);
  * describe the valid prefix; *bad is 1 when bytes remain after it (an
  * invalid or torn batch starts at *end_pos). Returns 0 or -errno.
  */
-rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect,
-                      int rebuild, int64_t *end_pos, int64_t *end_offset, int *bad);
+rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect, int rebuild,
+                      int64_t *end_pos, int64_t *end_offset, int *bad);
 void rn__ckpt_encode(rn_log_t *log, uint8_t *slot, int clean, int64_t clean_base,
                      int64_t clean_size);
 

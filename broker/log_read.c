@@ -20,8 +20,8 @@ static void rn__log_read_cb(rn_uring_req_t *u, int res);
 static rn_err_t rn__log_read_submit(rn_log_read_t *rd) {
   rn__log_seg_t *seg = rd->seg;
   rd->ureq.data = rd;
-  return rn_uring_read(rd->log->ring, &rd->ureq, seg->fd, rd->buf + rd->got,
-                       rd->want - rd->got, rd->pos + rd->got, rn__log_read_cb);
+  return rn_uring_read(rd->log->ring, &rd->ureq, seg->fd, rd->buf + rd->got, rd->want - rd->got,
+                       rd->pos + rd->got, rn__log_read_cb);
 }
 
 static void rn__log_read_cb(rn_uring_req_t *u, int res) {
@@ -59,8 +59,7 @@ static void rn__log_read_cb(rn_uring_req_t *u, int res) {
     } else {
       rn_batch_hdr_t h;
       rn_batch_parse_hdr(p + last, len - last, &h);
-      rn__log_rcache_put(log, seg, h.base_offset + h.last_offset_delta + 1,
-                         rd->pos + (int64_t)len);
+      rn__log_rcache_put(log, seg, h.base_offset + h.last_offset_delta + 1, rd->pos + (int64_t)len);
     }
   }
   if (err || len == 0) {

@@ -146,8 +146,8 @@ static rn_err_t rn__fd_size(int fd, int64_t *size) {
 
 /* ---- scan ------------------------------------------------------------------- */
 
-rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect,
-                      int rebuild, int64_t *end_pos, int64_t *end_offset, int *bad) {
+rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect, int rebuild,
+                      int64_t *end_pos, int64_t *end_offset, int *bad) {
   rn__win_t w = {.fd = seg->fd};
   rn_err_t err = rn__fd_size(seg->fd, &w.fsize);
   if (err) return err;
@@ -166,8 +166,7 @@ rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t ex
     int64_t last = h.base_offset + h.last_offset_delta;
     if (last - seg->base > INT32_MAX) break;
     if (!(p = rn__win_get(&w, pos, (size_t)size, &err))) break;
-    if (rn_crc32c(0, p + RN_BATCH_ATTR_OFFSET, (size_t)size - RN_BATCH_ATTR_OFFSET) != h.crc)
-      break;
+    if (rn_crc32c(0, p + RN_BATCH_ATTR_OFFSET, (size_t)size - RN_BATCH_ATTR_OFFSET) != h.crc) break;
     if (rebuild) {
       int64_t ts, tso;
       rn__log_batch_max_ts(log, p, (size_t)size, &h, &ts, &tso);
@@ -396,18 +395,16 @@ static int rn__open_trust_last(rn_log_t *log, rn__log_seg_t *seg, int64_t leo) {
   if (seg->idx.n) pos = rn_be32(seg->idx.p + (seg->idx.n - 1) * RN__LOG_IDX_ENTRY + 4);
   int64_t end_pos, end_off;
   int bad;
-  if (rn__seg_scan(log, seg, pos, pos ? -1 : seg->base, 0, &end_pos, &end_off, &bad) != 0)
-    return 0;
-  if (bad || end_pos != seg->size || (seg->size > 0 ? end_off != leo : leo != seg->base))
-    return 0;
+  if (rn__seg_scan(log, seg, pos, pos ? -1 : seg->base, 0, &end_pos, &end_off, &bad) != 0) return 0;
+  if (bad || end_pos != seg->size || (seg->size > 0 ? end_off != leo : leo != seg->base)) return 0;
   seg->next_offset = leo;
   rn__seg_max_from_tidx(seg);
   seg->bytes_since_idx = seg->size - pos;
   return 1;
 }
 
-rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *cfg,
-                     int flags, rn_log_t **out) {
+rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *cfg, int flags,
+                     rn_log_t **out) {
   *out = NULL;
   if (!ring || !dir || !cfg) return -EINVAL;
   rn_log_t *log = calloc(1, sizeof *log);
@@ -435,6 +432,9 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     err = -errno;
     goto fail;
   }
+  int64_t ckpt_size = 0;
+  if ((err = rn__fd_size(log->ckpt_fd, &ckpt_size))) goto fail;
+  if (ckpt_size == 0) log->dir_dirty = 1; /* a new file: its entry must be durable */
   rn__ckpt_t ck;
   if ((err = rn__ckpt_read(log, &ck))) goto fail;
   log->ckpt_seq = ck.valid ? ck.seq : 0;
@@ -465,8 +465,10 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
       goto fail;
     }
     if (seg->size > INT32_MAX) {
-      rn__log_log(log, "segment %020lld is larger than 2 GiB: not a segment this store "
-                  "can index", (long long)seg->base);
+      rn__log_log(log,
+                  "segment %020lld is larger than 2 GiB: not a segment this store "
+                  "can index",
+                  (long long)seg->base);
       err = RN_ERR_CORRUPT_MESSAGE;
       goto fail;
     }
@@ -483,8 +485,10 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     seg->scanned = 0;
     if (prev_end >= 0 && seg->base != prev_end) {
       /* I3 broken between segments: this segment cannot follow. */
-      rn__log_log(log, "segment %020lld does not start where the previous one ends "
-                  "(offset %lld)", (long long)seg->base, (long long)prev_end);
+      rn__log_log(log,
+                  "segment %020lld does not start where the previous one ends "
+                  "(offset %lld)",
+                  (long long)seg->base, (long long)prev_end);
     } else if (!is_last && next_base <= rp) {
       if (rn__seg_map_index(log, seg, next_base) == 0) {
         seg->next_offset = next_base;
@@ -522,23 +526,24 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     int found = 0;
     size_t fseg = 0;
     int64_t fpos = 0;
-    if ((err = rn__log_find_valid_after(log, i, end_pos, end_off, &found, &fseg, &fpos)))
-      goto fail;
+    if ((err = rn__log_find_valid_after(log, i, end_pos, end_off, &found, &fseg, &fpos))) goto fail;
     if (found && !(flags & RN_LOG_OPEN_REPAIR)) {
-      rn__log_log(log, "corrupt batch in segment %020lld at position %lld (offset %lld) "
+      rn__log_log(log,
+                  "corrupt batch in segment %020lld at position %lld (offset %lld) "
                   "followed by a valid batch in segment %020lld at position %lld: refusing "
-                  "to open (repair truncates here)", (long long)seg->base,
-                  (long long)end_pos, (long long)end_off, (long long)log->segs[fseg]->base,
-                  (long long)fpos);
+                  "to open (repair truncates here)",
+                  (long long)seg->base, (long long)end_pos, (long long)end_off,
+                  (long long)log->segs[fseg]->base, (long long)fpos);
       err = RN_ERR_CORRUPT_MESSAGE;
       goto fail;
     }
     int64_t dropped = seg->size - end_pos;
     for (size_t k = i + 1; k < log->nsegs; k++) dropped += log->segs[k]->size;
-    rn__log_log(log, "%s segment %020lld at position %lld (offset %lld): dropping %lld "
-                "bytes", found ? "repair: truncating corrupt data in" : "truncating torn tail of",
-                (long long)seg->base, (long long)end_pos, (long long)end_off,
-                (long long)dropped);
+    rn__log_log(log,
+                "%s segment %020lld at position %lld (offset %lld): dropping %lld "
+                "bytes",
+                found ? "repair: truncating corrupt data in" : "truncating torn tail of",
+                (long long)seg->base, (long long)end_pos, (long long)end_off, (long long)dropped);
     if (ftruncate(seg->fd, (off_t)end_pos) != 0) {
       err = -errno;
       goto fail;
@@ -600,7 +605,7 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
       goto fail;
     }
   }
-  if (fsync(log->dirfd) != 0) {
+  if (log->dir_dirty && fsync(log->dirfd) != 0) {
     err = -errno;
     goto fail;
   }

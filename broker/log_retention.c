@@ -45,8 +45,7 @@ static void rn__log_ckpt_cb(rn_uring_req_t *u, int res) {
     log->ckpt_dirty = 0;
     rn__log_ckpt_issue(log);
   }
-  if (log->close_stage == RN__CLOSE_SYNC && !log->ckpt_inflight)
-    log->close_stage = RN__CLOSE_FREE;
+  if (log->close_stage == RN__CLOSE_SYNC && !log->ckpt_inflight) log->close_stage = RN__CLOSE_FREE;
   rn__log_leave(log);
 }
 
@@ -60,8 +59,8 @@ static void rn__log_ckpt_issue(rn_log_t *log) {
   log->ckpt_stage = 1;
   log->ckpt_inflight = 1;
   int64_t off = (int64_t)(log->ckpt_seq % 2) * RN__LOG_CKPT_SLOT;
-  rn_err_t err = rn_uring_writev(log->ring, &log->ckpt_req, log->ckpt_fd, &log->ckpt_iov, 1,
-                                 off, rn__log_ckpt_cb);
+  rn_err_t err = rn_uring_writev(log->ring, &log->ckpt_req, log->ckpt_fd, &log->ckpt_iov, 1, off,
+                                 rn__log_ckpt_cb);
   if (err) {
     log->ckpt_inflight = 0;
     log->ckpt_stage = 0;
@@ -87,8 +86,7 @@ void rn__log_ckpt_request(rn_log_t *log) {
 
 void rn__seg_delete(rn_log_t *log, size_t index) {
   rn__log_seg_t *seg = log->segs[index];
-  memmove(&log->segs[index], &log->segs[index + 1],
-          (log->nsegs - index - 1) * sizeof *log->segs);
+  memmove(&log->segs[index], &log->segs[index + 1], (log->nsegs - index - 1) * sizeof *log->segs);
   log->nsegs--;
   static const char *sfx[3] = {".log", ".index", ".timeindex"};
   char path[4096];
@@ -154,7 +152,7 @@ int rn_log_enforce_retention(rn_log_t *log, int64_t now_ms) {
   }
   if (deleted) {
     if (log->segs[0]->base > log->start_offset) log->start_offset = log->segs[0]->base;
-    rn__log_recompute_max_ts(log);
+    if (log->max_ts_offset < log->start_offset) rn__log_recompute_max_ts(log);
     rn__log_ckpt_request(log);
     RN__LOG_CHECK(log);
   }

@@ -56,8 +56,7 @@ void rn__log_log(const rn_log_t *log, const char *fmt, ...) {
   fprintf(stderr, "runnel log: %s: %s\n", log && log->dir ? log->dir : "?", msg);
 }
 
-void rn__seg_path(const rn_log_t *log, int64_t base, const char *suffix, char *buf,
-                  size_t cap) {
+void rn__seg_path(const rn_log_t *log, int64_t base, const char *suffix, char *buf, size_t cap) {
   snprintf(buf, cap, "%s/%020lld%s", log->dir, (long long)base, suffix);
 }
 
@@ -178,8 +177,8 @@ void rn__log_recompute_max_ts(rn_log_t *log) {
   }
 }
 
-void rn__log_batch_max_ts(rn_log_t *log, const uint8_t *batch, size_t len,
-                          const rn_batch_hdr_t *h, int64_t *ts, int64_t *off) {
+void rn__log_batch_max_ts(rn_log_t *log, const uint8_t *batch, size_t len, const rn_batch_hdr_t *h,
+                          int64_t *ts, int64_t *off) {
   *ts = h->max_timestamp;
   *off = h->base_offset + h->last_offset_delta;
   if (h->attributes & RN_BATCH_ATTR_LOG_APPEND_TIME) {
@@ -244,7 +243,9 @@ void rn__log_check(const rn_log_t *log) {
 
 /* ---- failure (I5) --------------------------------------------------------- */
 
-void rn__log_enter(rn_log_t *log) { log->busy++; }
+void rn__log_enter(rn_log_t *log) {
+  log->busy++;
+}
 
 static void rn__log_close_step(rn_log_t *log);
 
@@ -310,8 +311,8 @@ static void rn__log_write_issue(rn_log_t *log) {
   log->write_inflight = 1;
   seg->refs++;
   log->wreq.data = log;
-  rn_err_t err = rn_uring_writev(log->ring, &log->wreq, seg->fd, log->wiov, (int)n, off,
-                                 rn__log_write_cb);
+  rn_err_t err =
+      rn_uring_writev(log->ring, &log->wreq, seg->fd, log->wiov, (int)n, off, rn__log_write_cb);
   if (err) {
     log->write_inflight = 0;
     log->w_n = 0;
@@ -674,22 +675,31 @@ void rn__log_cfg_sanitize(rn_log_config_t *dst, const rn_log_config_t *src) {
   if (dst->segment_bytes > INT32_MAX) dst->segment_bytes = INT32_MAX;
   if (dst->segment_ms <= 0) dst->segment_ms = INT64_MAX / 2;
   if (dst->index_interval_bytes < 0) dst->index_interval_bytes = 0;
-  if (dst->segment_index_bytes < RN__LOG_TIDX_ENTRY)
-    dst->segment_index_bytes = RN__LOG_TIDX_ENTRY;
+  if (dst->segment_index_bytes < RN__LOG_TIDX_ENTRY) dst->segment_index_bytes = RN__LOG_TIDX_ENTRY;
 }
 
 void rn_log_set_config(rn_log_t *log, const rn_log_config_t *cfg) {
   rn__log_cfg_sanitize(&log->cfg, cfg);
 }
 
-int64_t rn_log_start_offset(const rn_log_t *log) { return log->start_offset; }
-int64_t rn_log_end_offset(const rn_log_t *log) { return log->leo; }
+int64_t rn_log_start_offset(const rn_log_t *log) {
+  return log->start_offset;
+}
+int64_t rn_log_end_offset(const rn_log_t *log) {
+  return log->leo;
+}
 int64_t rn_log_high_watermark(const rn_log_t *log) {
   return __atomic_load_n(&log->hw, __ATOMIC_ACQUIRE);
 }
-int64_t rn_log_size_bytes(const rn_log_t *log) { return log->size_bytes; }
-rn_err_t rn_log_error(const rn_log_t *log) { return log->err; }
-int rn_log_segment_count(const rn_log_t *log) { return (int)log->nsegs; }
+int64_t rn_log_size_bytes(const rn_log_t *log) {
+  return log->size_bytes;
+}
+rn_err_t rn_log_error(const rn_log_t *log) {
+  return log->err;
+}
+int rn_log_segment_count(const rn_log_t *log) {
+  return (int)log->nsegs;
+}
 
 void rn_log_set_hw_observer(rn_log_t *log, rn_log_hw_cb cb, void *arg) {
   log->hw_cb = cb;
@@ -712,8 +722,7 @@ static void rn__log_remove_dir(const char *dir) {
     while ((e = readdir(d))) {
       if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
       if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
-        fprintf(stderr, "runnel log: %s: cannot remove %s: %s\n", dir, e->d_name,
-                strerror(errno));
+        fprintf(stderr, "runnel log: %s: cannot remove %s: %s\n", dir, e->d_name, strerror(errno));
     }
     closedir(d);
   }

@@ -48,11 +48,12 @@ struct rn_uring {
   int efd; /* eventfd registered with the ring, watched by poll */
   uv_poll_t poll;
   uv_prepare_t prepare;
+  uv_idle_t idle; /* keeps the loop from blocking while a submit is retried */
   unsigned cq_entries;
-  unsigned kernel;      /* prepared SQEs without a reaped CQE */
-  unsigned unsubmitted; /* prepared SQEs not yet handed to the kernel */
-  unsigned queued;      /* requests in the overflow FIFO */
-  unsigned faulted;     /* injected completions not yet delivered */
+  unsigned kernel;                 /* prepared SQEs without a reaped CQE */
+  unsigned unsubmitted;            /* prepared SQEs not yet handed to the kernel */
+  unsigned queued;                 /* requests in the overflow FIFO */
+  unsigned faulted;                /* injected completions not yet delivered */
   rn_uring_req_t *q_head, *q_tail; /* overflow FIFO */
   rn_uring_req_t *f_head, *f_tail; /* injected completions, FIFO */
   struct {
@@ -61,6 +62,7 @@ struct rn_uring {
   } fault[RN_URING_NOPS];
   int batching;
   int prepare_active;
+  int idle_active;
   int referenced;   /* poll handle currently uv_ref()'d */
   int draining;     /* inside rn_uring_close() */
   int closed;       /* rn_uring_close() finished; handles closing */
@@ -84,15 +86,30 @@ static void rn__uring_update_ref(rn_uring_t *r) {
 }
 
 /* Hands every prepared SQE to the kernel. Never waits for completions. */
+static void rn__uring_idle_cb(uv_idle_t *h) {
+  (void)h;
+}
+
 static void rn__uring_submit_now(rn_uring_t *r) {
   if (!r->unsubmitted) return;
   int rc = io_uring_submit(&r->ring);
-  if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR && rc != r->submit_err) {
-    /* The SQEs stay in the ring and are retried on the next iteration. */
-    fprintf(stderr, "runnel uring: io_uring_submit: %s (will retry)\n", strerror(-rc));
+  if (rc < 0) {
+    /* The SQEs stay in the ring and are retried on the next iteration;
+     * an idle handle keeps the loop from blocking meanwhile (nothing in
+     * the kernel may be left to wake it). */
+    if (rc != -EAGAIN && rc != -EBUSY && rc != -EINTR && rc != r->submit_err)
+      fprintf(stderr, "runnel uring: io_uring_submit: %s (will retry)\n", strerror(-rc));
     r->submit_err = rc;
-  } else if (rc >= 0) {
+    if (!r->idle_active && !r->closed) {
+      uv_idle_start(&r->idle, rn__uring_idle_cb);
+      r->idle_active = 1;
+    }
+  } else {
     r->submit_err = 0;
+    if (r->idle_active) {
+      uv_idle_stop(&r->idle);
+      r->idle_active = 0;
+    }
   }
   r->unsubmitted = io_uring_sq_ready(&r->ring);
 }
@@ -118,18 +135,18 @@ static int rn__uring_prep(rn_uring_t *r, rn_uring_req_t *req) {
   }
   if (!sqe) return 0;
   switch (req->op) {
-  case RN_URING_WRITEV:
-    io_uring_prep_writev(sqe, req->fd, req->iov, (unsigned)req->iovcnt, (uint64_t)req->off);
-    break;
-  case RN_URING_READ:
-    io_uring_prep_read(sqe, req->fd, req->buf, req->len, (uint64_t)req->off);
-    break;
-  case RN_URING_FDATASYNC:
-    io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
-    break;
-  default:
-    io_uring_prep_nop(sqe);
-    break;
+    case RN_URING_WRITEV:
+      io_uring_prep_writev(sqe, req->fd, req->iov, (unsigned)req->iovcnt, (uint64_t)req->off);
+      break;
+    case RN_URING_READ:
+      io_uring_prep_read(sqe, req->fd, req->buf, req->len, (uint64_t)req->off);
+      break;
+    case RN_URING_FDATASYNC:
+      io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
+      break;
+    default:
+      io_uring_prep_nop(sqe);
+      break;
   }
   io_uring_sqe_set_data(sqe, req);
   r->kernel++;
@@ -282,17 +299,21 @@ rn_err_t rn_uring_init(uv_loop_t *loop, unsigned entries, rn_uring_t **out) {
   r->poll.data = r;
   uv_prepare_init(loop, &r->prepare);
   r->prepare.data = r;
+  uv_idle_init(loop, &r->idle);
+  r->idle.data = r;
   if ((rc = uv_poll_start(&r->poll, UV_READABLE, rn__uring_poll_cb)) < 0) {
     /* Initialised handles must go through uv_close(); the last close
      * callback releases the ring, the eventfd and the memory. */
     r->closed = 1;
-    r->handles_open = 2;
+    r->handles_open = 3;
     uv_close((uv_handle_t *)&r->poll, rn__uring_handle_closed);
     uv_close((uv_handle_t *)&r->prepare, rn__uring_handle_closed);
+    uv_close((uv_handle_t *)&r->idle, rn__uring_handle_closed);
     return rc;
   }
   uv_unref((uv_handle_t *)&r->poll);
   uv_unref((uv_handle_t *)&r->prepare);
+  uv_unref((uv_handle_t *)&r->idle);
   *out = r;
   return 0;
 
@@ -304,9 +325,13 @@ fail_ring:
   return rc;
 }
 
-unsigned rn_uring_inflight(const rn_uring_t *ring) { return rn__uring_total(ring); }
+unsigned rn_uring_inflight(const rn_uring_t *ring) {
+  return rn__uring_total(ring);
+}
 
-uv_loop_t *rn_uring_loop(const rn_uring_t *ring) { return ring->loop; }
+uv_loop_t *rn_uring_loop(const rn_uring_t *ring) {
+  return ring->loop;
+}
 
 void rn_uring_set_batching(rn_uring_t *ring, int on) {
   ring->batching = on ? 1 : 0;
@@ -331,8 +356,8 @@ void rn_uring_close(rn_uring_t *ring) {
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
         /* Cannot wait for the kernel: waiting on a CQE is the only option. */
         if (io_uring_wait_cqe(&r->ring, &cqe) < 0) {
-          fprintf(stderr, "runnel uring: close: cannot wait for %u requests: %s\n",
-                  r->kernel, strerror(-rc));
+          fprintf(stderr, "runnel uring: close: cannot wait for %u requests: %s\n", r->kernel,
+                  strerror(-rc));
           break;
         }
       }
@@ -341,10 +366,12 @@ void rn_uring_close(rn_uring_t *ring) {
   r->closed = 1;
   r->draining = 0;
   if (r->prepare_active) uv_prepare_stop(&r->prepare);
+  if (r->idle_active) uv_idle_stop(&r->idle);
   uv_poll_stop(&r->poll);
-  r->handles_open = 2;
+  r->handles_open = 3;
   uv_close((uv_handle_t *)&r->poll, rn__uring_handle_closed);
   uv_close((uv_handle_t *)&r->prepare, rn__uring_handle_closed);
+  uv_close((uv_handle_t *)&r->idle, rn__uring_handle_closed);
 }
 
 static rn_err_t rn__uring_check(rn_uring_t *ring, rn_uring_req_t *req, rn_uring_cb cb) {
@@ -354,8 +381,8 @@ static rn_err_t rn__uring_check(rn_uring_t *ring, rn_uring_req_t *req, rn_uring_
   return 0;
 }
 
-rn_err_t rn_uring_writev(rn_uring_t *ring, rn_uring_req_t *req, int fd,
-                         const struct iovec *iov, int iovcnt, int64_t off, rn_uring_cb cb) {
+rn_err_t rn_uring_writev(rn_uring_t *ring, rn_uring_req_t *req, int fd, const struct iovec *iov,
+                         int iovcnt, int64_t off, rn_uring_cb cb) {
   rn_err_t err = rn__uring_check(ring, req, cb);
   if (err) return err;
   if (fd < 0 || iovcnt < 1 || iovcnt > IOV_MAX || off < 0) return -EINVAL;
@@ -369,8 +396,8 @@ rn_err_t rn_uring_writev(rn_uring_t *ring, rn_uring_req_t *req, int fd,
   return rn__uring_push(ring, req);
 }
 
-rn_err_t rn_uring_read(rn_uring_t *ring, rn_uring_req_t *req, int fd, void *buf,
-                       uint32_t len, int64_t off, rn_uring_cb cb) {
+rn_err_t rn_uring_read(rn_uring_t *ring, rn_uring_req_t *req, int fd, void *buf, uint32_t len,
+                       int64_t off, rn_uring_cb cb) {
   rn_err_t err = rn__uring_check(ring, req, cb);
   if (err) return err;
   if (fd < 0 || off < 0 || (!buf && len)) return -EINVAL;

@@ -56,12 +56,11 @@ void rn_uring_close(rn_uring_t *ring);
 
 /* Vectored write of iov[0..iovcnt) at file offset off. iov must stay valid
  * until cb. A short write is reported as the byte count (caller decides). */
-rn_err_t rn_uring_writev(rn_uring_t *ring, rn_uring_req_t *req, int fd,
-                         const struct iovec *iov, int iovcnt, int64_t off,
-                         rn_uring_cb cb);
+rn_err_t rn_uring_writev(rn_uring_t *ring, rn_uring_req_t *req, int fd, const struct iovec *iov,
+                         int iovcnt, int64_t off, rn_uring_cb cb);
 /* Read of len bytes at off into buf. */
-rn_err_t rn_uring_read(rn_uring_t *ring, rn_uring_req_t *req, int fd, void *buf,
-                       uint32_t len, int64_t off, rn_uring_cb cb);
+rn_err_t rn_uring_read(rn_uring_t *ring, rn_uring_req_t *req, int fd, void *buf, uint32_t len,
+                       int64_t off, rn_uring_cb cb);
 /* fdatasync(fd). */
 rn_err_t rn_uring_fdatasync(rn_uring_t *ring, rn_uring_req_t *req, int fd, rn_uring_cb cb);
 /* A no-op that completes with res 0 on a later loop iteration: lets a

@@ -1,15 +1,16 @@
 /*
  * log-append-bench.c: append throughput of the partition log store.
  *
- * Appends 1 KiB record batches (one record each) to a fresh log in a
+ * Appends 1 KiB record batches (one record each) to fresh logs in a
  * temporary directory, keeping `depth` appends in flight, first with
  * acks=1 semantics (sync = 0, callback after the write) then acks=all
  * (sync = 1, callback after the group-commit fdatasync). Prints one JSON
- * line per mode: appends/s and MB/s (10^6 bytes). A measurement, never a
- * test.
+ * line per mode: appends/s and MB/s (10^6 bytes). With --partitions P, P
+ * logs share the ring and the depth is spread over them (where batching
+ * submissions per loop iteration matters). A measurement, never a test.
  *
  * Usage: log-append-bench [--seconds S] [--depth N] [--batch-bytes B]
- *                         [--dir DIR] [--unbatched]
+ *                         [--partitions P] [--dir DIR] [--unbatched]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +28,8 @@
 typedef struct bench {
   uv_loop_t loop;
   rn_uring_t *ring;
-  rn_log_t *log;
+  rn_log_t **logs;
+  int nlogs;
   int sync;
   double deadline;
   long appends;
@@ -40,6 +42,7 @@ typedef struct bench {
 typedef struct slot {
   rn_log_append_t req;
   bench_t *b;
+  rn_log_t *log;
   uint8_t *buf;
 } slot_t;
 
@@ -58,7 +61,7 @@ static void submit(slot_t *s) {
   s->req.sync = b->sync;
   s->req.cb = append_cb;
   s->req.arg = s;
-  rn_err_t err = rn_log_append(b->log, &s->req);
+  rn_err_t err = rn_log_append(s->log, &s->req);
   if (err) {
     fprintf(stderr, "append: %s\n", rn_err_name(err));
     b->failed = 1;
@@ -82,10 +85,12 @@ static void append_cb(rn_log_append_t *req, rn_err_t err) {
   if (!b->failed && !b->stop) submit(s);
 }
 
-static void closed_cb(void *arg) { *(int *)arg = 1; }
+static void closed_cb(void *arg) {
+  *(int *)arg = 1;
+}
 
 static int run(const char *dir, int sync, double seconds, int depth, size_t batch_bytes,
-               int batching) {
+               int batching, int nlogs) {
   bench_t b;
   memset(&b, 0, sizeof b);
   b.sync = sync;
@@ -99,9 +104,15 @@ static int run(const char *dir, int sync, double seconds, int depth, size_t batc
   rn_log_config_t cfg;
   rn_log_config_default(&cfg);
   cfg.retention_ms = -1;
-  if ((err = rn_log_open(b.ring, dir, &cfg, 0, &b.log))) {
-    fprintf(stderr, "rn_log_open(%s): %s\n", dir, rn_err_name(err));
-    return 1;
+  b.nlogs = nlogs;
+  b.logs = calloc((size_t)nlogs, sizeof *b.logs);
+  for (int i = 0; i < nlogs; i++) {
+    char pdir[4300];
+    snprintf(pdir, sizeof pdir, "%s-%d", dir, i);
+    if ((err = rn_log_open(b.ring, pdir, &cfg, 0, &b.logs[i]))) {
+      fprintf(stderr, "rn_log_open(%s): %s\n", pdir, rn_err_name(err));
+      return 1;
+    }
   }
   /* One record whose value fills the batch up to batch_bytes. */
   rn_batch_builder_t bb;
@@ -122,6 +133,7 @@ static int run(const char *dir, int sync, double seconds, int depth, size_t batc
   slot_t *slots = calloc((size_t)depth, sizeof *slots);
   for (int i = 0; i < depth; i++) {
     slots[i].b = &b;
+    slots[i].log = b.logs[i % nlogs];
     slots[i].buf = malloc(len);
     memcpy(slots[i].buf, batch, len);
   }
@@ -130,17 +142,21 @@ static int run(const char *dir, int sync, double seconds, int depth, size_t batc
   for (int i = 0; i < depth; i++) submit(&slots[i]);
   while (b.inflight > 0) uv_run(&b.loop, UV_RUN_ONCE);
   double dt = now_s() - t0;
-  int closed = 0;
-  rn_log_close(b.log, 1, closed_cb, &closed);
-  while (!closed) uv_run(&b.loop, UV_RUN_ONCE);
+  for (int i = 0; i < nlogs; i++) {
+    int closed = 0;
+    rn_log_close(b.logs[i], 1, closed_cb, &closed);
+    while (!closed) uv_run(&b.loop, UV_RUN_ONCE);
+  }
+  free(b.logs);
   rn_uring_close(b.ring);
   uv_run(&b.loop, UV_RUN_DEFAULT);
   uv_loop_close(&b.loop);
-  printf("{\"bench\":\"log-append\",\"mode\":\"%s\",\"submit\":\"%s\",\"batch_bytes\":%zu,"
-         "\"depth\":%d,\"appends\":%ld,\"seconds\":%.3f,\"appends_per_s\":%.0f,"
-         "\"mb_per_s\":%.1f}\n",
-         sync ? "sync" : "nosync", batching ? "batched" : "immediate", len, depth, b.appends,
-         dt, (double)b.appends / dt, (double)b.appends * (double)len / dt / 1e6);
+  printf(
+      "{\"bench\":\"log-append\",\"mode\":\"%s\",\"submit\":\"%s\",\"batch_bytes\":%zu,"
+      "\"partitions\":%d,\"depth\":%d,\"appends\":%ld,\"seconds\":%.3f,"
+      "\"appends_per_s\":%.0f,\"mb_per_s\":%.1f}\n",
+      sync ? "sync" : "nosync", batching ? "batched" : "immediate", len, nlogs, depth, b.appends,
+      dt, (double)b.appends / dt, (double)b.appends * (double)len / dt / 1e6);
   fflush(stdout);
   for (int i = 0; i < depth; i++) free(slots[i].buf);
   free(slots);
@@ -151,7 +167,7 @@ static int run(const char *dir, int sync, double seconds, int depth, size_t batc
 
 int main(int argc, char **argv) {
   double seconds = 3;
-  int depth = 64, batching = 1;
+  int depth = 64, batching = 1, nlogs = 1;
   size_t batch_bytes = 1024;
   const char *dir_arg = NULL;
   for (int i = 1; i < argc; i++) {
@@ -161,17 +177,22 @@ int main(int argc, char **argv) {
       depth = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--batch-bytes") && i + 1 < argc)
       batch_bytes = (size_t)atol(argv[++i]);
+    else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
+      nlogs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
       dir_arg = argv[++i];
     else if (!strcmp(argv[i], "--unbatched"))
       batching = 0;
     else {
-      fprintf(stderr, "usage: %s [--seconds S] [--depth N] [--batch-bytes B] [--dir DIR] "
-              "[--unbatched]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--seconds S] [--depth N] [--batch-bytes B] [--partitions P] "
+              "[--dir DIR] [--unbatched]\n",
+              argv[0]);
       return 2;
     }
   }
-  if (depth < 1) depth = 1;
+  if (nlogs < 1) nlogs = 1;
+  if (depth < nlogs) depth = nlogs;
   char tmpl[4096];
   const char *base = dir_arg ? dir_arg : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   snprintf(tmpl, sizeof tmpl, "%s/runnel-bench-XXXXXX", base);
@@ -181,10 +202,10 @@ int main(int argc, char **argv) {
   }
   char dir[4200];
   int rc = 0;
-  snprintf(dir, sizeof dir, "%s/nosync-0", tmpl);
-  rc |= run(dir, 0, seconds, depth, batch_bytes, batching);
-  snprintf(dir, sizeof dir, "%s/sync-0", tmpl);
-  rc |= run(dir, 1, seconds, depth, batch_bytes, batching);
+  snprintf(dir, sizeof dir, "%s/nosync", tmpl);
+  rc |= run(dir, 0, seconds, depth, batch_bytes, batching, nlogs);
+  snprintf(dir, sizeof dir, "%s/sync", tmpl);
+  rc |= run(dir, 1, seconds, depth, batch_bytes, batching, nlogs);
   rmdir(tmpl);
   return rc;
 }

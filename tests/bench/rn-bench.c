@@ -12,7 +12,11 @@
  * One process runs the tests given by --tests in order, on one topic with
  * one partition (the in-process mock keeps its data only while the process
  * lives, so consume must follow produce in the same run):
- *   produce  N messages of S bytes, acks 1 or all, delivery reports counted;
+ *   produce  N messages of S bytes, acks 1 or all, delivery reports counted,
+ *            with librdkafka's default linger.ms/batch.num.messages (or
+ *            --linger/--batch-msgs);
+ *   produce_tuned  the same with --tuned-linger (20 ms) and
+ *            --tuned-batch-msgs (100000);
  *   consume  every message of the topic from offset 0, no group;
  *   latency  one message in flight: produce, wait for its delivery report,
  *            repeat; p50/p99/p99.9 in microseconds.
@@ -57,6 +61,8 @@ typedef struct {
   const char *acks;   /* "1", "all", "0" */
   const char *linger; /* NULL: librdkafka default */
   long batch_msgs;    /* 0: default */
+  const char *tuned_linger;
+  long tuned_batch_msgs;
   long latency_msgs;
   int verbose;
 } opts_t;
@@ -99,6 +105,44 @@ static double stat_cpu_us(const char *path) {
   return (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Run time of one thread from its schedstat (ns precision), in
+ * microseconds; -1 if the kernel does not provide it. */
+static double schedstat_us(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  unsigned long long ns;
+  int ok = fscanf(f, "%llu", &ns) == 1;
+  fclose(f);
+  return ok ? (double)ns / 1e3 : -1;
+}
+
+/* Sum of the run time of every thread of a process (schedstat), or the
+ * process's utime+stime (clock-tick resolution) without schedstat. */
+static double process_cpu_us(int pid) {
+  char path[300];
+  snprintf(path, sizeof(path), "/proc/%d/task", pid);
+  DIR *d = opendir(path);
+  double sum = 0;
+  int ok = d != NULL;
+  struct dirent *e;
+  while (ok && (e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+    double v = schedstat_us(path);
+    if (v < 0)
+      ok = 0;
+    sum += v;
+  }
+  if (d)
+    closedir(d);
+  if (ok)
+    return sum;
+  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  return stat_cpu_us(path);
+}
+
 /* CPU time of the broker: runneld's process, or the mock's thread(s). */
 static double broker_cpu_us(const opts_t *o, const target_t *t) {
   char path[128];
@@ -107,8 +151,12 @@ static double broker_cpu_us(const opts_t *o, const target_t *t) {
       return -1;
     double sum = 0;
     for (int i = 0; i < t->ntids; i++) {
-      snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)t->tids[i]);
-      double v = stat_cpu_us(path);
+      snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)t->tids[i]);
+      double v = schedstat_us(path);
+      if (v < 0) {
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)t->tids[i]);
+        v = stat_cpu_us(path);
+      }
       if (v < 0)
         return -1;
       sum += v;
@@ -117,8 +165,7 @@ static double broker_cpu_us(const opts_t *o, const target_t *t) {
   }
   if (o->broker_pid <= 0)
     return -1;
-  snprintf(path, sizeof(path), "/proc/%d/stat", o->broker_pid);
-  return stat_cpu_us(path);
+  return process_cpu_us(o->broker_pid);
 }
 
 /* This process's CPU time, in microseconds (includes the mock thread). */
@@ -164,6 +211,7 @@ typedef struct {
   double broker_cpu;     /* us over the run, < 0: unknown */
   double client_cpu;     /* us over the run */
   const char *settings;
+  int linger_ms; /* producer tests; -1 otherwise */
 } result_t;
 
 static void json_num(const char *name, double v, int last) {
@@ -182,6 +230,8 @@ static void print_result(const opts_t *o, const result_t *r) {
   json_num("secs", r->secs, 0);
   json_num("msgs_per_sec", mps, 0);
   json_num("mb_per_sec", mbps, 0);
+  if (r->linger_ms >= 0)
+    printf("\"linger_ms\":%d,", r->linger_ms);
   json_num("p50_us", r->p50, 0);
   json_num("p99_us", r->p99, 0);
   json_num("p999_us", r->p999, 0);
@@ -214,6 +264,9 @@ static rd_kafka_conf_t *base_conf(const target_t *t) {
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   conf_set(c, "bootstrap.servers", t->bootstraps);
   conf_set(c, "log_level", "4");
+  /* RN_BENCH_DEBUG=fetch,msg,... turns on librdkafka debug logs. */
+  if (getenv("RN_BENCH_DEBUG"))
+    conf_set(c, "debug", getenv("RN_BENCH_DEBUG"));
   return c;
 }
 
@@ -273,7 +326,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 }
 
 static rd_kafka_t *new_producer(const opts_t *o, const target_t *t, dr_state_t *s,
-                                const char *linger, char *settings, size_t cap) {
+                                const char *linger, long batch_msgs, char *settings,
+                                size_t cap, int *linger_ms) {
   rd_kafka_conf_t *c = base_conf(t);
   conf_set(c, "acks", o->acks);
   conf_set(c, "compression.codec", "none");
@@ -282,8 +336,8 @@ static rd_kafka_t *new_producer(const opts_t *o, const target_t *t, dr_state_t *
   char bm[32] = "";
   if (linger)
     conf_set(c, "linger.ms", linger);
-  if (o->batch_msgs > 0) {
-    snprintf(bm, sizeof(bm), "%ld", o->batch_msgs);
+  if (batch_msgs > 0) {
+    snprintf(bm, sizeof(bm), "%ld", batch_msgs);
     conf_set(c, "batch.num.messages", bm);
   }
   rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
@@ -293,13 +347,14 @@ static rd_kafka_t *new_producer(const opts_t *o, const target_t *t, dr_state_t *
   const char *lg = linger ? linger : "default";
   if (!linger && rd_kafka_conf_get(c, "linger.ms", val, &vsz) == RD_KAFKA_CONF_OK)
     lg = val;
+  *linger_ms = atoi(lg);
   char bn[64];
   size_t bsz = sizeof(bn);
   if (rd_kafka_conf_get(c, "batch.num.messages", bn, &bsz) != RD_KAFKA_CONF_OK)
     snprintf(bn, sizeof(bn), "?");
   snprintf(settings, cap, "librdkafka %s acks=%s linger.ms=%s%s batch.num.messages=%s%s",
            rd_kafka_version_str(), o->acks, lg, linger ? "" : " (default)", bn,
-           o->batch_msgs > 0 ? "" : " (default)");
+           batch_msgs > 0 ? "" : " (default)");
   char err[256];
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
   if (!rk)
@@ -331,10 +386,12 @@ static char *make_payload(int size) {
   return p;
 }
 
-static int run_produce(const opts_t *o, target_t *t, const char *linger) {
+static int run_produce(const opts_t *o, target_t *t, const char *linger, long batch_msgs) {
   dr_state_t s = {0};
   char settings[256];
-  rd_kafka_t *rk = new_producer(o, t, &s, linger, settings, sizeof(settings));
+  int linger_ms;
+  rd_kafka_t *rk =
+      new_producer(o, t, &s, linger, batch_msgs, settings, sizeof(settings), &linger_ms);
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
   char *payload = make_payload(o->size);
   warm_up(rk, rkt, &s, payload, o->size, t);
@@ -357,7 +414,7 @@ static int run_produce(const opts_t *o, target_t *t, const char *linger) {
   t->topic_msgs += s.delivered;
 
   result_t r = {.test = "produce", .msgs = s.delivered, .secs = t1 - t0, .p50 = -1, .p99 = -1,
-                .p999 = -1, .settings = settings};
+                .p999 = -1, .settings = settings, .linger_ms = linger_ms};
   r.broker_cpu = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
   r.client_cpu = (s1 - s0) - (o->mock && r.broker_cpu >= 0 ? r.broker_cpu : 0);
   print_result(o, &r);
@@ -370,55 +427,83 @@ static int run_produce(const opts_t *o, target_t *t, const char *linger) {
   return s.failed || s.delivered != o->msgs ? 1 : 0;
 }
 
+/*
+ * Reads o->msgs messages from the partition. The mock keeps only the last
+ * few megabytes of a partition, so when the end is reached before o->msgs
+ * the read starts again at the low watermark; "passes" in the settings
+ * says how often (1 for a broker that kept everything).
+ */
 static int run_consume(const opts_t *o, target_t *t) {
   rd_kafka_conf_t *c = base_conf(t);
-  conf_set(c, "enable.partition.eof", "false");
-  conf_set(c, "enable.auto.commit", "false");
-  char settings[256];
-  snprintf(settings, sizeof(settings),
-           "librdkafka %s assign p0 from offset 0, no group, fetch settings default",
-           rd_kafka_version_str());
+  /* A fetch parked at the end of the log delays the next pass's seek by up
+   * to fetch.wait.max.ms: keep that short. */
+  conf_set(c, "fetch.wait.max.ms", "5");
   char err[256];
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
   if (!rk)
     die("rd_kafka_new", err);
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(parts, o->topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  long want = t->topic_msgs, got = 0;
-  long bytes = 0;
+  int64_t lo = -1, hi = -1;
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, o->topic, 0, &lo, &hi, 10000);
+  if (e || hi <= lo)
+    die("watermarks", e ? rd_kafka_err2str(e) : "empty partition");
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+  enum { BATCH = 1000 };
+  rd_kafka_message_t **msgs = malloc(sizeof(*msgs) * BATCH);
+  long want = o->msgs, got = 0, errs = 0, passes = 0;
+  int64_t pos = hi; /* forces a start at lo */
   double c0 = broker_cpu_us(o, t), s0 = self_cpu_us(), t0 = now_s();
-  rd_kafka_assign(rk, parts);
   double last = now_s();
   while (got < want) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-    if (!m) {
-      if (now_s() - last > 30) {
-        fprintf(stderr, "rn-bench: consume stalled at %ld of %ld\n", got, want);
-        break;
+    if (pos >= hi) {
+      if (passes++ == 0) {
+        if (rd_kafka_consume_start(rkt, 0, lo))
+          die("consume_start", rd_kafka_err2str(rd_kafka_last_error()));
+      } else if ((e = rd_kafka_seek(rkt, 0, lo, 5000))) {
+        die("seek", rd_kafka_err2str(e));
       }
-      continue;
+      pos = lo;
     }
-    if (!m->err) {
-      got++;
-      bytes += (long)m->len;
+    /* A batch call with a timeout waits for a full batch; take what is
+     * there, and block on a single message only when nothing is. */
+    ssize_t n = rd_kafka_consume_batch(rkt, 0, 0, msgs, BATCH);
+    if (n < 0)
+      die("consume_batch", rd_kafka_err2str(rd_kafka_last_error()));
+    if (n == 0 && (msgs[0] = rd_kafka_consume(rkt, 0, 200)))
+      n = 1;
+    for (ssize_t i = 0; i < n; i++) {
+      if (!msgs[i]->err) {
+        got++;
+        pos = msgs[i]->offset + 1;
+      } else if (msgs[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && errs++ < 5) {
+        fprintf(stderr, "rn-bench: consume: %s\n", rd_kafka_message_errstr(msgs[i]));
+      }
+      rd_kafka_message_destroy(msgs[i]);
+    }
+    if (n > 0)
       last = now_s();
-    } else if (o->verbose) {
-      fprintf(stderr, "rn-bench: consume: %s\n", rd_kafka_message_errstr(m));
+    else if (now_s() - last > 30) {
+      fprintf(stderr, "rn-bench: consume stalled at %ld of %ld\n", got, want);
+      break;
     }
-    rd_kafka_message_destroy(m);
   }
   double t1 = now_s(), c1 = broker_cpu_us(o, t), s1 = self_cpu_us();
+  rd_kafka_consume_stop(rkt, 0);
+  char settings[256];
+  /* The simple (group-less) consumer: no coordinator involved, so only
+   * Metadata, ListOffsets and Fetch are measured. */
+  snprintf(settings, sizeof(settings),
+           "librdkafka %s simple consumer, no group, fetch.wait.max.ms=5; offsets "
+           "%lld..%lld read %ld time(s)",
+           rd_kafka_version_str(), (long long)lo, (long long)hi, passes);
   result_t r = {.test = "consume", .msgs = got, .secs = t1 - t0, .p50 = -1, .p99 = -1,
-                .p999 = -1, .settings = settings};
+                .p999 = -1, .settings = settings, .linger_ms = -1};
   r.broker_cpu = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
   r.client_cpu = (s1 - s0) - (o->mock && r.broker_cpu >= 0 ? r.broker_cpu : 0);
-  (void)bytes;
   print_result(o, &r);
-  rd_kafka_topic_partition_list_destroy(parts);
-  rd_kafka_consumer_close(rk);
+  free(msgs);
+  rd_kafka_topic_destroy(rkt);
   rd_kafka_destroy(rk);
-  return got == want ? 0 : 1;
+  return got >= want ? 0 : 1;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -437,7 +522,9 @@ static int run_latency(const opts_t *o, target_t *t) {
   dr_state_t s = {0};
   char settings[256];
   /* One message in flight: no lingering. */
-  rd_kafka_t *rk = new_producer(o, t, &s, "0", settings, sizeof(settings));
+  int linger_ms;
+  rd_kafka_t *rk =
+      new_producer(o, t, &s, "0", o->batch_msgs, settings, sizeof(settings), &linger_ms);
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
   char *payload = make_payload(o->size);
   warm_up(rk, rkt, &s, payload, o->size, t);
@@ -460,7 +547,8 @@ static int run_latency(const opts_t *o, target_t *t) {
   double t1 = now_s(), c1 = broker_cpu_us(o, t), s1 = self_cpu_us();
   t->topic_msgs += s.delivered - 10;
   qsort(lat, (size_t)ok, sizeof(double), cmp_double);
-  result_t r = {.test = "latency", .msgs = ok, .secs = t1 - t0, .settings = settings};
+  result_t r = {.test = "latency", .msgs = ok, .secs = t1 - t0, .settings = settings,
+                .linger_ms = linger_ms};
   r.p50 = pct(lat, ok, 0.50);
   r.p99 = pct(lat, ok, 0.99);
   r.p999 = pct(lat, ok, 0.999);
@@ -527,8 +615,9 @@ static int wait_accept(const char *hostport, long long since_ns, double timeout_
 static void usage(void) {
   fprintf(stderr,
           "usage: rn-bench (--bootstrap HOST:PORT [--broker-pid PID] | --mock [--mock-cpu N])\n"
-          "                [--tests produce,consume,latency] [--msgs N] [--size BYTES]\n"
-          "                [--acks 1|all] [--linger MS] [--batch-msgs N] [--latency-msgs N]\n"
+          "                [--tests produce,produce_tuned,consume,latency] [--msgs N]\n"
+          "                [--size BYTES] [--acks 1|all] [--linger MS] [--batch-msgs N]\n"
+          "                [--tuned-linger MS] [--tuned-batch-msgs N] [--latency-msgs N]\n"
           "                [--topic NAME] [-v]\n"
           "       rn-bench --free-port\n"
           "       rn-bench --wait-accept HOST:PORT [--since-ns NS] [--timeout S]\n");
@@ -537,7 +626,8 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
   opts_t o = {.mock_cpu = -1, .tests = "produce,consume,latency", .msgs = 100000, .size = 100,
-              .acks = "1", .latency_msgs = 2000};
+              .acks = "1", .latency_msgs = 2000, .tuned_linger = "20",
+              .tuned_batch_msgs = 100000};
   const char *wait = NULL;
   long long since_ns = 0;
   double timeout_s = 10;
@@ -547,7 +637,8 @@ int main(int argc, char **argv) {
       {"size", 1, 0, 's'},       {"acks", 1, 0, 'a'},         {"linger", 1, 0, 'l'},
       {"batch-msgs", 1, 0, 'B'}, {"latency-msgs", 1, 0, 'L'}, {"topic", 1, 0, 'T'},
       {"free-port", 0, 0, 'F'},  {"wait-accept", 1, 0, 'W'},  {"since-ns", 1, 0, 'S'},
-      {"timeout", 1, 0, 'O'},    {"verbose", 0, 0, 'v'},      {0, 0, 0, 0}};
+      {"timeout", 1, 0, 'O'},    {"verbose", 0, 0, 'v'},      {"tuned-linger", 1, 0, 'G'},
+      {"tuned-batch-msgs", 1, 0, 'H'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "v", lo, NULL)) != -1) {
     switch (c) {
@@ -568,6 +659,8 @@ int main(int argc, char **argv) {
     case 'S': since_ns = atoll(optarg); break;
     case 'O': timeout_s = atof(optarg); break;
     case 'v': o.verbose = 1; break;
+    case 'G': o.tuned_linger = optarg; break;
+    case 'H': o.tuned_batch_msgs = atol(optarg); break;
     default: usage();
     }
   }
@@ -593,7 +686,9 @@ int main(int argc, char **argv) {
     if (!t.mc)
       die("rd_kafka_mock_cluster_new", "failed");
     snprintf(t.bootstraps, sizeof(t.bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(t.mc));
-    t.ntids = find_mock_threads(t.tids, MAX_MOCK_TIDS);
+    /* The mock thread names itself once it runs: give it a moment. */
+    for (int i = 0; i < 200 && !(t.ntids = find_mock_threads(t.tids, MAX_MOCK_TIDS)); i++)
+      usleep(5000);
     if (t.ntids == 0)
       fprintf(stderr, "rn-bench: mock thread not found; broker CPU will be null\n");
     if (o.mock_cpu >= 0) {
@@ -615,7 +710,9 @@ int main(int argc, char **argv) {
   for (char *save = NULL, *tok = strtok_r(tests, ",", &save); tok;
        tok = strtok_r(NULL, ",", &save)) {
     if (!strcmp(tok, "produce"))
-      rc |= run_produce(&o, &t, o.linger);
+      rc |= run_produce(&o, &t, o.linger, o.batch_msgs);
+    else if (!strcmp(tok, "produce_tuned"))
+      rc |= run_produce(&o, &t, o.tuned_linger, o.tuned_batch_msgs);
     else if (!strcmp(tok, "consume"))
       rc |= run_consume(&o, &t);
     else if (!strcmp(tok, "latency"))

@@ -25,7 +25,7 @@ TOPIC = "ck-topic"
 
 tap = harness.Tap(timeout=400)
 ck = harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
 
 tap.plan(26)
@@ -60,8 +60,8 @@ def record(seq):
 
 # ---- admin ---------------------------------------------------------------
 
-with tap.section("admin", cases=11, timeout=150):
-    admin = AdminClient(dict(COMMON))
+admin = AdminClient(dict(COMMON))
+with tap.section("create_topics", cases=5, timeout=90):
     res = create(admin, [NewTopic(TOPIC, NPARTS, 1, config={"retention.ms": "3600000",
                                                             "cleanup.policy": "delete"}),
                          NewTopic("ck-del", 2, 1)])
@@ -76,6 +76,8 @@ with tap.section("admin", cases=11, timeout=150):
     res = create(admin, [NewTopic("ck-bad", 1, 1, config={"retention.ms": "not-a-number"})])
     tap.is_(res, {"ck-bad": "INVALID_CONFIG"}, "create_topics with an invalid config value is refused")
 
+with tap.section("list_topics", cases=2, timeout=30):
+    md = admin.list_topics(timeout=10)
     brokers = {b.id: (b.host, b.port) for b in md.brokers.values()}
     tap.is_(brokers, {1: ("127.0.0.1", broker.port)}, "list_topics: one broker, id 1, advertised address")
     t = md.topics.get(TOPIC)
@@ -83,23 +85,27 @@ with tap.section("admin", cases=11, timeout=150):
     tap.is_(parts, [(p, 1, None) for p in range(NPARTS)],
             "list_topics: %s has %d partitions led by broker 1" % (TOPIC, NPARTS))
 
+with tap.section("describe_configs topic", cases=1, timeout=30):
     fut = admin.describe_configs([ConfigResource("topic", TOPIC)], request_timeout=10)
     cfg = list(fut.values())[0].result(30)
     got = {k: (cfg[k].value, cfg[k].is_default) for k in ("retention.ms", "cleanup.policy") if k in cfg}
     tap.is_(got, {"retention.ms": ("3600000", False), "cleanup.policy": ("delete", False)},
             "describe_configs(topic) shows the configs it was created with")
+
+with tap.section("describe_configs broker", cases=1, timeout=30):
     fut = admin.describe_configs([ConfigResource("broker", "1")], request_timeout=10)
     cfg = list(fut.values())[0].result(30)
     tap.is_(cfg["num.partitions"].value if "num.partitions" in cfg else None, str(AUTO_PARTS),
             "describe_configs(broker 1) shows num.partitions as set on the command line")
 
-    for name, f in admin.delete_topics(["ck-del"], operation_timeout=5, request_timeout=10).items():
-        try:
-            f.result(30)
-            err = None
-        except KafkaException as e:
-            err = e.args[0].name()
-        tap.is_(err, None, "delete_topics %s" % name)
+with tap.section("delete_topics", cases=2, timeout=60):
+    fut = admin.delete_topics(["ck-del"], operation_timeout=5, request_timeout=10)["ck-del"]
+    try:
+        fut.result(30)
+        err = None
+    except KafkaException as e:
+        err = e.args[0].name()
+    tap.is_(err, None, "delete_topics ck-del")
     harness.wait_until(lambda: "ck-del" not in admin.list_topics(timeout=10).topics, 10)
     tap.ok("ck-del" not in admin.list_topics(timeout=10).topics, "list_topics no longer shows ck-del")
 
@@ -109,37 +115,19 @@ dr = {}  # seq -> (partition, offset) or error string
 
 with tap.section("produce", cases=7, timeout=120):
     for c, codec in enumerate(CODECS):
-        p = Producer(dict(COMMON, **{"compression.codec": codec, "acks": "all", "linger.ms": 5}))
-        errors = []
-
-        def on_delivery(err, msg, seq=None):
-            if err is not None:
-                errors.append("%s: %s" % (msg.key(), err))
-            else:
-                dr[int(msg.key()[4:])] = (msg.partition(), msg.offset())
-
-        for seq in range(c * PER_CODEC, (c + 1) * PER_CODEC):
-            key, value, headers, ts = record(seq)
-            while True:
-                try:
-                    p.produce(TOPIC, value=value, key=key, headers=headers, timestamp=ts,
-                              on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    p.poll(0.05)
-            p.poll(0)
-        left = p.flush(60)
-        missing = sum(1 for s in range(c * PER_CODEC, (c + 1) * PER_CODEC) if s not in dr)
+        seqs = range(c * PER_CODEC, (c + 1) * PER_CODEC)
+        reports, errors, left = harness.ck_produce(
+            dict(COMMON, **{"compression.codec": codec, "acks": "all", "linger.ms": 5}),
+            TOPIC, [record(s) for s in seqs])
+        dr.update({s: r for s, r in zip(seqs, reports) if r is not None})
+        missing = sum(1 for r in reports if r is None)
         tap.ok(left == 0 and not errors and missing == 0,
                "%s: all %d records delivered" % (codec, PER_CODEC),
                "%d left in queue, %d without report" % (left, missing), *errors[:10])
 
-    p = Producer(dict(COMMON))
-    auto_err = []
-    p.produce("ck-auto", value=b"first", on_delivery=lambda e, m: auto_err.append(e))
-    left = p.flush(30)
-    tap.ok(left == 0 and auto_err == [None], "producing to an unknown topic creates it",
-           "left %d, reports %r" % (left, auto_err))
+    reports, errors, left = harness.ck_produce(COMMON, "ck-auto", [(None, b"first", None, None)])
+    tap.ok(left == 0 and not errors and reports[0] is not None,
+           "producing to an unknown topic creates it", *errors)
     md = AdminClient(dict(COMMON)).list_topics(timeout=10)
     t = md.topics.get("ck-auto")
     tap.is_(len(t.partitions) if t else None, AUTO_PARTS,
@@ -149,24 +137,12 @@ with tap.section("produce", cases=7, timeout=120):
 
 N = PER_CODEC * len(CODECS)
 with tap.section("consume", cases=3, timeout=120):
-    c = Consumer(dict(COMMON, **{"group.id": "rn-it-unused", "enable.auto.commit": False,
-                                 "enable.partition.eof": True, "check.crcs": True}))
-    c.assign([TopicPartition(TOPIC, p, ck.OFFSET_BEGINNING) for p in range(NPARTS)])
-    got, eof, errors = [], set(), []
-    deadline = time.monotonic() + 90
-    while len(eof) < NPARTS and time.monotonic() < deadline:
-        for m in c.consume(1000, 0.5):
-            if m.error() is None:
-                got.append(m)
-                eof.discard(m.partition())
-            elif m.error().code() == KafkaError._PARTITION_EOF:
-                eof.add(m.partition())
-            else:
-                errors.append(str(m.error()))
+    msgs, errors, complete = harness.ck_read_all(COMMON, TOPIC, NPARTS, timeout=90,
+                                                 alive=broker.alive)
     rows = [(m.key(), m.value(), m.headers(), m.timestamp(), m.partition(), m.offset())
-            for m in got]
-    c.close()
-    tap.is_(len(rows), N, "all %d records read back" % N)
+            for m in msgs]
+    tap.ok(len(rows) == N and complete, "all %d records read back" % N,
+           "read %d, every partition at its end: %s" % (len(rows), complete))
     content, place, last = [], [], {}
     for key, value, headers, ts, part, off in rows:
         seq = int(key[4:])
@@ -178,7 +154,7 @@ with tap.section("consume", cases=3, timeout=120):
         if off <= last.get(part, -1):
             place.append("[%d]: offset %d after %d" % (part, off, last[part]))
         last[part] = off
-    tap.ok(not content, "keys, values, null values, headers and timestamps match",
+    tap.ok(not content and not errors, "keys, values, null values, headers and timestamps match",
            *(errors + content)[:10])
     tap.ok(not place, "partitions, offsets and order match the delivery reports", *place[:10])
 

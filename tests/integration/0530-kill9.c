@@ -113,6 +113,7 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
   int64_t give_up = start + 60000;
   long acked_at_kill = 0;
   int inflight_at_kill = 0;
+  int64_t kill_ms = 0;
   int seq = 0;
   while (seq < MAX_PER_ROUND) {
     int klen = make_key(round, seq, key, sizeof key);
@@ -136,6 +137,7 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
         (acked_now >= 1000 || rn_it_now_ms() > give_up)) {
       inflight_at_kill = rd_kafka_outq_len(rk);
       acked_at_kill = acked_now;
+      kill_ms = rn_it_now_ms() - start;
       rn_it_broker_kill(b);
       break;
     }
@@ -144,6 +146,7 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
     /* The record limit came first: kill now, still mid-stream. */
     inflight_at_kill = rd_kafka_outq_len(rk);
     acked_at_kill = acked_now;
+    kill_ms = rn_it_now_ms() - start;
     rn_it_broker_kill(b);
   }
   nrecs[round] = seq;
@@ -159,7 +162,7 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
   rn_tap_diag("round %d: SIGKILL after %" PRId64 " ms with %ld acknowledged "
               "and %d in the producer queue; %d produced, %ld acknowledged, "
               "%ld failed",
-              round + 1, rn_it_now_ms() - start, acked_at_kill,
+              round + 1, kill_ms, acked_at_kill,
               inflight_at_kill, seq, acked, failed);
   IS_INT(left + (seq - acked - failed), 0,
          "round %d: a delivery report for every record", round + 1);

@@ -314,7 +314,7 @@ int rn_it_broker_start(rn_it_broker_t *b) {
   }
   char listen[64];
   snprintf(listen, sizeof listen, "127.0.0.1:%d", b->port);
-  const char *argv[RN_IT_MAX_ARGS + 8];
+  const char *argv[RN_IT_MAX_ARGS + 16];
   int n = 0;
   argv[n++] = it_runneld;
   argv[n++] = "--data-dir";
@@ -323,6 +323,15 @@ int rn_it_broker_start(rn_it_broker_t *b) {
   argv[n++] = listen;
   for (int i = 0; i < b->nargs; i++)
     argv[n++] = b->args[i];
+  /* Extra arguments for debugging, e.g. RN_IT_BROKER_ARGS="--log-level
+   * debug"; split on spaces into a static copy. */
+  static char extra[512];
+  const char *env = getenv("RN_IT_BROKER_ARGS");
+  snprintf(extra, sizeof extra, "%s", env != NULL ? env : "");
+  char *save = NULL;
+  for (char *tok = strtok_r(extra, " ", &save);
+       tok != NULL && n < RN_IT_MAX_ARGS + 15; tok = strtok_r(NULL, " ", &save))
+    argv[n++] = tok;
   argv[n] = NULL;
 
   int logfd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,

@@ -24,6 +24,9 @@
  *
  * Environment: RUNNELD (absolute path of the broker binary), else
  * $RN_TOP_BUILDDIR/runneld, else ./runneld. TMPDIR is honoured.
+ * RN_IT_BROKER_ARGS adds space-separated broker arguments (debugging, e.g.
+ * "--log-level debug"). The broker gets PR_SET_PDEATHSIG=SIGKILL, so it
+ * never outlives the test.
  *
  * Single-threaded use from the test's main thread; librdkafka's own threads
  * never call into the harness.

@@ -23,7 +23,8 @@ and leaves nothing behind. The pieces:
                     temporary root is removed at exit unless RN_IT_KEEP=1.
 
 Environment: RUNNELD (absolute path of the broker binary), else
-$RN_TOP_BUILDDIR/runneld, else ./runneld; RN_IT_SEED repeats a random run.
+$RN_TOP_BUILDDIR/runneld, else ./runneld; RN_IT_SEED repeats a random run;
+RN_IT_BROKER_ARGS adds broker arguments (e.g. "--log-level debug").
 """
 
 import atexit
@@ -268,6 +269,7 @@ class Broker:
         self.args = list(args)
         if advertise:
             self.args += ["--advertise", self.bootstrap]
+        self.args += os.environ.get("RN_IT_BROKER_ARGS", "").split()
         self.proc = None
         self.starts = 0
         _brokers.append(self)
@@ -410,3 +412,73 @@ def wait_until(pred, timeout, interval=0.1):
         if v or time.monotonic() > deadline:
             return v
         time.sleep(interval)
+
+
+# ---- confluent-kafka helpers -------------------------------------------------
+
+
+def ck_produce(conf, topic, records, flush_timeout=60):
+    """Produces records [(key, value, headers, timestamp_ms or None)] with a
+    confluent_kafka.Producer built from conf, waiting for every delivery.
+
+    Returns (reports, errors, left): reports[i] is (partition, offset) for a
+    delivered record i or None; errors lists failure strings; left is the
+    number of records still queued after flush_timeout seconds."""
+    from confluent_kafka import Producer
+
+    p = Producer(dict(conf))
+    reports = [None] * len(records)
+    errors = []
+
+    def on_delivery(i):
+        def cb(err, msg):
+            if err is not None:
+                errors.append("record %d: %s" % (i, err))
+            else:
+                reports[i] = (msg.partition(), msg.offset())
+        return cb
+
+    for i, (key, value, headers, ts) in enumerate(records):
+        kw = {"key": key, "value": value, "on_delivery": on_delivery(i)}
+        if headers is not None:
+            kw["headers"] = headers
+        if ts is not None:
+            kw["timestamp"] = ts
+        while True:
+            try:
+                p.produce(topic, **kw)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    left = p.flush(flush_timeout)
+    return reports, errors, left
+
+
+def ck_read_all(conf, topic, nparts, timeout=60, alive=None):
+    """Reads partitions 0..nparts-1 of topic from OFFSET_BEGINNING until each
+    reports its end, with assign() and no commits (the group.id that
+    confluent-kafka 1.7 insists on is never used).
+
+    Returns (messages, errors, complete); messages are confluent_kafka
+    Message objects in arrival order; complete is False if some partition
+    did not reach its end within timeout seconds or alive() turned false."""
+    import confluent_kafka as ck
+
+    c = ck.Consumer(dict(conf, **{"group.id": "rn-it-unused", "enable.auto.commit": False,
+                                  "enable.partition.eof": True, "check.crcs": True}))
+    c.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(nparts)])
+    msgs, errors, eof = [], [], set()
+    deadline = time.monotonic() + timeout
+    while len(eof) < nparts and time.monotonic() < deadline and (alive is None or alive()):
+        for m in c.consume(1000, 0.5):
+            err = m.error()
+            if err is None:
+                msgs.append(m)
+                eof.discard(m.partition())
+            elif err.code() == ck.KafkaError._PARTITION_EOF:
+                eof.add(m.partition())
+            else:
+                errors.append(str(err))
+    c.close()
+    return msgs, errors, len(eof) == nparts

@@ -36,8 +36,8 @@ static void fill(lt_env_t *env, rn_log_t *log, lt_model_t *m, ts_model_t *t, int
       ts_push(t, ts[k]);
     }
     uint8_t buf[8192];
-    size_t len = lt_make_batch_ts(buf, sizeof buf, nrec, 0, ts, lt_rand_range(20, 300),
-                                  (uint32_t)lt_rand());
+    size_t len =
+        lt_make_batch_ts(buf, sizeof buf, nrec, 0, ts, lt_rand_range(20, 300), (uint32_t)lt_rand());
     lt_rec_t *rec;
     assert_int_equal(lt_append_start(log, m, buf, len, sync, &rec), 0);
     size_t idx = (size_t)(rec - m->r);
@@ -174,8 +174,7 @@ static void test_unclean_reopen(void **state) {
   snprintf(ck, sizeof ck, "%s/runnel-log.checkpoint", img);
   unlink(ck);
   log2 = lt_open(&env, img, &cfg, 0);
-  for (int i = 0; i < rn_log_segment_count(log2); i++)
-    assert_int_equal(log2->segs[i]->scanned, 1);
+  for (int i = 0; i < rn_log_segment_count(log2); i++) assert_int_equal(log2->segs[i]->scanned, 1);
   lt_verify_all(&env, log2, &m, 0);
   check_times(log2, &t, 0);
   lt_close(&env, log2, 0);
