@@ -50,16 +50,24 @@ static rn_err_t rn__fill_api_keys(rn_req_t *req, rn_ApiVersionsResponse *resp) {
   return 0;
 }
 
+/* KIP-511: ClientSoftwareName/Version must match
+ * [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])? */
+static int rn__software_field_ok(rn_str_t s) {
+  if (s.len <= 0) return 0;
+  for (int32_t i = 0; i < s.len; i++) {
+    uint8_t c = s.ptr[i];
+    int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    int inner = c == '-' || c == '.';
+    if (!alnum && (!inner || i == 0 || i == s.len - 1)) return 0;
+  }
+  return 1;
+}
+
 void rn_api_ApiVersions(rn_req_t *req) {
   rn_ApiVersionsRequest r;
   rn_ApiVersionsRequest_init(&r);
   if (rn_ApiVersionsRequest_decode(&req->body, &req->arena, req->api_version, &r)) {
-    /* KIP-511: an unparseable body still gets an answer. */
-    rn_ApiVersionsResponse resp;
-    rn_ApiVersionsResponse_init(&resp);
-    resp.ErrorCode = RN_ERR_INVALID_REQUEST;
-    rn__fill_api_keys(req, &resp);
-    RN_RESPOND(req, ApiVersionsResponse, &resp);
+    rn_req_protocol_error(req, "malformed ApiVersions request");
     return;
   }
   rn_ApiVersionsResponse resp;
@@ -68,6 +76,10 @@ void rn_api_ApiVersions(rn_req_t *req) {
     rn_req_protocol_error(req, "out of memory");
     return;
   }
+  if (req->api_version >= 3 &&
+      (!rn__software_field_ok(r.ClientSoftwareName) ||
+       !rn__software_field_ok(r.ClientSoftwareVersion)))
+    resp.ErrorCode = RN_ERR_INVALID_REQUEST;
   RN_RESPOND(req, ApiVersionsResponse, &resp);
 }
 
@@ -110,10 +122,6 @@ void rn_api_dispatch(rn_req_t *req) {
   rn_RequestHeader_init(&hdr);
   int16_t hv = rn_request_header_version(req->api_key, req->api_version);
   if (rn_RequestHeader_decode(&req->body, &req->arena, hv, &hdr)) {
-    if (req->api_key == RN_API_ApiVersions) {
-      rn__api_versions_unsupported(req);
-      return;
-    }
     rn_req_protocol_error(req, "malformed request header");
     return;
   }

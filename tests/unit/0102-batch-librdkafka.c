@@ -205,6 +205,7 @@ static uint8_t *fetch_raw(const char *bootstraps, const char *topic, rn_bytes_t 
 typedef struct {
   int codec;
   int batches;
+  int compressed; /* batches carrying the expected codec */
   int next;
   rn_batch_iter_t it;
 } check_ctx_t;
@@ -212,7 +213,12 @@ typedef struct {
 static rn_err_t check_batch(void *arg, uint8_t *batch, size_t len, const rn_batch_hdr_t *h) {
   check_ctx_t *c = arg;
   c->batches++;
-  assert_int_equal(h->attributes & RN_BATCH_COMPRESSION_MASK, c->codec);
+  /* librdkafka sends a batch uncompressed when compressing would not
+   * shrink it (e.g. a lone message when the machine is busy), so each
+   * batch is either the expected codec or none; at least one must be. */
+  int got = h->attributes & RN_BATCH_COMPRESSION_MASK;
+  if (got != 0) assert_int_equal(got, c->codec);
+  c->compressed += got == c->codec;
   assert_int_equal(h->base_offset, c->next);
   assert_int_equal(rn_batch_iter_reset(&c->it, batch, len), 0);
   rn_record_t rec;
@@ -270,6 +276,7 @@ static void run_codec(void **state, int codec) {
   print_message("# %s: %d bytes in %d batch(es) from librdkafka %s\n", codecs[codec],
                 records.len, c.batches, rd_kafka_version_str());
   assert_int_equal(c.next, NMSG);
+  assert_true(c.compressed >= 1);
   /* Every single-byte change in the CRC-covered part is caught. */
   uint8_t *first = blob;
   rn_batch_hdr_t h;
