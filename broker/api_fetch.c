@@ -89,8 +89,12 @@ static void rn__fetch_respond(rn__fetch_t *f) {
     fp->res->Records = (rn_bytes_t){fp->data, (int32_t)fp->len};
     total += (int64_t)fp->len;
   }
-  RN_RESPOND(req, FetchResponse, &f->resp);
+  /* Encoding copies the records; free them before completing the request,
+   * which may free f along with the request's arena. */
+  rn_req_begin(req);
+  rn_err_t err = rn_FetchResponse_encode(&req->out, req->api_version, &f->resp);
   for (int32_t i = 0; i < f->nparts; i++) free(f->parts[i].data);
+  rn_req_end(req, err);
 }
 
 static void rn__fetch_timer_cb(uv_timer_t *t) {

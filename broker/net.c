@@ -31,18 +31,21 @@
 #define RN_MIN_REQUEST 8 /* apiKey + apiVersion + correlationId */
 
 static void rn__conn_close(rn_conn_t *c);
-static void rn__conn_maybe_free(rn_conn_t *c);
+static int rn__conn_maybe_free(rn_conn_t *c);
 static void rn__conn_update_reading(rn_conn_t *c);
 
-static void rn__req_free(rn_req_t *req) {
+/* Frees req; returns 1 when that also freed its (closed) connection, after
+ * which the caller must not touch the connection. */
+static int rn__req_free(rn_req_t *req) {
   rn_conn_t *c = req->conn;
   rn_arena_free(&req->arena);
   rn_wr_free(&req->out);
   free(req->frame);
   free(req);
   c->nreqs--;
-  if (c->closing) rn__conn_maybe_free(c); /* may free c */
-  else rn__conn_update_reading(c);
+  if (c->closing) return rn__conn_maybe_free(c);
+  rn__conn_update_reading(c);
+  return 0;
 }
 
 static void rn__write_cb(uv_write_t *w, int status) {
@@ -63,7 +66,7 @@ static void rn__conn_flush(rn_conn_t *c) {
     c->head = req->next;
     if (!c->head) c->tail = NULL;
     if (c->closing || req->no_response || req->out.len == 0) {
-      rn__req_free(req);
+      if (rn__req_free(req)) return; /* the connection is gone */
       continue;
     }
     req->wbuf = uv_buf_init((char *)req->out.buf, (unsigned)req->out.len);
@@ -248,13 +251,16 @@ static void rn__close_cb(uv_handle_t *h) {
   rn__conn_maybe_free(c);
 }
 
-static void rn__conn_maybe_free(rn_conn_t *c) {
-  if (c->closing != 2 || c->nreqs > 0) return;
+/* Frees a connection whose handle is closed and whose requests are all
+ * finished; returns 1 if it did. */
+static int rn__conn_maybe_free(rn_conn_t *c) {
+  if (c->closing != 2 || c->nreqs > 0) return 0;
   c->prev->next = c->next;
   c->next->prev = c->prev;
   c->b->nconns--;
   free(c->frame);
   free(c);
+  return 1;
 }
 
 static void rn__conn_close(rn_conn_t *c) {

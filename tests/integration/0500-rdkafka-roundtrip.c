@@ -41,10 +41,10 @@ static const char *names[NCODECS];
 
 /* Delivery results per codec round, indexed by sequence number. */
 typedef struct dr_state {
-  int32_t *part;   /* partition from the delivery report, -1 if none */
-  int64_t *off;    /* offset from the delivery report */
-  long delivered;  /* delivery reports received */
-  long errors;     /* delivery reports with an error */
+  int32_t *part;  /* partition from the delivery report, -1 if none */
+  int64_t *off;   /* offset from the delivery report */
+  long delivered; /* delivery reports received */
+  long errors;    /* delivery reports with an error */
   long not_persisted;
 } dr_state_t;
 
@@ -59,8 +59,7 @@ static int make_key(int round, int seq, char *buf, size_t size) {
 /* Every 1000th message has a null value (a tombstone); others are text. */
 static int make_value(int round, int seq, char *buf, size_t size) {
   static const char filler[] = "lorem ipsum dolor sit amet, consectetur ";
-  if (seq % 1000 == 999)
-    return -1;
+  if (seq % 1000 == 999) return -1;
   int len = snprintf(buf, size, "value %d/%d: ", round, seq);
   int want = 20 + (int)(((unsigned)seq * 7919u) % 300u);
   while (len < want && len < (int)size - 1) {
@@ -77,24 +76,23 @@ static int make_h1(int seq, char *buf, size_t size) {
 
 /* h2 is 8 binary bytes (with zeros in them), null for every 777th message. */
 static int make_h2(int round, int seq, unsigned char buf[8]) {
-  if (seq % 777 == 776)
-    return -1;
+  if (seq % 777 == 776) return -1;
   uint64_t v = ((uint64_t)seq * 2654435761u) ^ ((uint64_t)round << 56);
-  for (int i = 0; i < 8; i++)
-    buf[i] = (unsigned char)(v >> (8 * (7 - i)));
+  for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(v >> (8 * (7 - i)));
   buf[3] = 0;
   return 8;
 }
 
-static int64_t make_ts(int seq) { return base_ts + seq; }
+static int64_t make_ts(int seq) {
+  return base_ts + seq;
+}
 
 /* ---- metadata ----------------------------------------------------------- */
 
-static const rd_kafka_metadata_topic_t *
-find_topic(const rd_kafka_metadata_t *md, const char *name) {
+static const rd_kafka_metadata_topic_t *find_topic(const rd_kafka_metadata_t *md,
+                                                   const char *name) {
   for (int i = 0; i < md->topic_cnt; i++)
-    if (strcmp(md->topics[i].topic, name) == 0)
-      return &md->topics[i];
+    if (strcmp(md->topics[i].topic, name) == 0) return &md->topics[i];
   return NULL;
 }
 
@@ -102,8 +100,7 @@ find_topic(const rd_kafka_metadata_t *md, const char *name) {
  * Checks the topics' partition counts, leaders and errors in md. Returns
  * the number of problems (each printed as a diagnostic).
  */
-static long check_topic_metadata(const rd_kafka_metadata_t *md, int t,
-                                 int32_t leader) {
+static long check_topic_metadata(const rd_kafka_metadata_t *md, int t, int32_t leader) {
   long bad = 0;
   const rd_kafka_metadata_topic_t *mt = find_topic(md, topics[t]);
   if (mt == NULL) {
@@ -111,26 +108,24 @@ static long check_topic_metadata(const rd_kafka_metadata_t *md, int t,
     return bad;
   }
   if (mt->err != RD_KAFKA_RESP_ERR_NO_ERROR)
-    rn_it_mismatch(&bad, "topic %s error %s", topics[t],
-                   rd_kafka_err2name(mt->err));
+    rn_it_mismatch(&bad, "topic %s error %s", topics[t], rd_kafka_err2name(mt->err));
   if (mt->partition_cnt != NPARTS)
-    rn_it_mismatch(&bad, "topic %s has %d partitions, expected %d", topics[t],
-                   mt->partition_cnt, NPARTS);
+    rn_it_mismatch(&bad, "topic %s has %d partitions, expected %d", topics[t], mt->partition_cnt,
+                   NPARTS);
   for (int p = 0; p < mt->partition_cnt; p++) {
     const rd_kafka_metadata_partition_t *mp = &mt->partitions[p];
-    if (mp->err != RD_KAFKA_RESP_ERR_NO_ERROR || mp->leader != leader ||
-        mp->id < 0 || mp->id >= NPARTS)
-      rn_it_mismatch(&bad, "topic %s partition %d: err %s leader %d "
+    if (mp->err != RD_KAFKA_RESP_ERR_NO_ERROR || mp->leader != leader || mp->id < 0 ||
+        mp->id >= NPARTS)
+      rn_it_mismatch(&bad,
+                     "topic %s partition %d: err %s leader %d "
                      "(expected leader %d)",
-                     topics[t], mp->id, rd_kafka_err2name(mp->err),
-                     mp->leader, leader);
+                     topics[t], mp->id, rd_kafka_err2name(mp->err), mp->leader, leader);
   }
   return bad;
 }
 
 /* 5 checks: broker count, id, host, port, and the topics (aggregated). */
-static void check_metadata(rd_kafka_t *rk, const rn_it_broker_t *b,
-                           const char *when) {
+static void check_metadata(rd_kafka_t *rk, const rn_it_broker_t *b, const char *when) {
   const rd_kafka_metadata_t *md = NULL;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md == NULL) {
@@ -147,17 +142,14 @@ static void check_metadata(rd_kafka_t *rk, const rn_it_broker_t *b,
   IS_INT(md->broker_cnt > 0 ? md->brokers[0].port : -1, b->port,
          "%s: broker port is the advertised port", when);
   long bad = 0;
-  for (int t = 0; t < NCODECS; t++)
-    bad += check_topic_metadata(md, t, id);
-  IS_INT(bad, 0, "%s: %d topics with %d partitions each, leader = broker",
-         when, NCODECS, NPARTS);
+  for (int t = 0; t < NCODECS; t++) bad += check_topic_metadata(md, t, id);
+  IS_INT(bad, 0, "%s: %d topics with %d partitions each, leader = broker", when, NCODECS, NPARTS);
   rd_kafka_metadata_destroy(md);
 }
 
 /* ---- produce ------------------------------------------------------------ */
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque) {
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   (void)opaque;
   uintptr_t id = (uintptr_t)m->_private;
@@ -167,12 +159,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
   d->delivered++;
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     if (++d->errors <= RN_IT_MAX_MISMATCH_DIAG)
-      printf("#   delivery failed: %s seq %d: %s\n", topics[round], seq,
-             rd_kafka_err2str(m->err));
+      printf("#   delivery failed: %s seq %d: %s\n", topics[round], seq, rd_kafka_err2str(m->err));
     return;
   }
-  if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_PERSISTED)
-    d->not_persisted++;
+  if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_PERSISTED) d->not_persisted++;
   d->part[seq] = m->partition;
   d->off[seq] = m->offset;
 }
@@ -193,8 +183,7 @@ static void produce_round(const rn_it_broker_t *b, int round) {
   dr_state_t *d = &dr[round];
   d->part = malloc(sizeof *d->part * (size_t)nmsgs);
   d->off = malloc(sizeof *d->off * (size_t)nmsgs);
-  if (d->part == NULL || d->off == NULL)
-    rn_tap_bail("out of memory");
+  if (d->part == NULL || d->off == NULL) rn_tap_bail("out of memory");
   for (int i = 0; i < nmsgs; i++) {
     d->part[i] = -1;
     d->off[i] = -1;
@@ -215,20 +204,15 @@ static void produce_round(const rn_it_broker_t *b, int round) {
     for (;;) {
       rd_kafka_resp_err_t err = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(topics[round]), RD_KAFKA_V_KEY(key, klen),
-          RD_KAFKA_V_VALUE(vptr, vsize),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_TIMESTAMP(make_ts(seq)),
-          RD_KAFKA_V_HEADER("h1", h1, h1len),
-          RD_KAFKA_V_HEADER("h2", h2ptr, h2size),
-          RD_KAFKA_V_OPAQUE((void *)id), RD_KAFKA_V_END);
+          RD_KAFKA_V_VALUE(vptr, vsize), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_TIMESTAMP(make_ts(seq)), RD_KAFKA_V_HEADER("h1", h1, h1len),
+          RD_KAFKA_V_HEADER("h2", h2ptr, h2size), RD_KAFKA_V_OPAQUE((void *)id), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk, 10);
         continue;
       }
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-          ++produce_errors <= RN_IT_MAX_MISMATCH_DIAG)
-        rn_tap_diag("producev %s seq %d: %s", topics[round], seq,
-                    rd_kafka_err2str(err));
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && ++produce_errors <= RN_IT_MAX_MISMATCH_DIAG)
+        rn_tap_diag("producev %s seq %d: %s", topics[round], seq, rd_kafka_err2str(err));
       break;
     }
     rd_kafka_poll(rk, 0);
@@ -241,26 +225,22 @@ static void produce_round(const rn_it_broker_t *b, int round) {
   rn_tap_diag("%s: %d messages in %" PRId64 " ms", topics[round], nmsgs, ms);
   rd_kafka_destroy(rk);
 
-  IS_INT(d->delivered, nmsgs, "%s: a delivery report for every message",
-         codecs[round]);
+  IS_INT(d->delivered, nmsgs, "%s: a delivery report for every message", codecs[round]);
   IS_INT(d->errors + d->not_persisted + produce_errors, 0,
-         "%s: every delivery report is a success (persisted)",
-         codecs[round]);
+         "%s: every delivery report is a success (persisted)", codecs[round]);
 }
 
 /* ---- stored batches ----------------------------------------------------- */
 
 /* Finds directory "<topic>-0" below dir (depth <= 3); 0 if found. */
-static int find_partition_dir(const char *dir, const char *name, char *out,
-                              size_t size, int depth) {
+static int find_partition_dir(const char *dir, const char *name, char *out, size_t size,
+                              int depth) {
   DIR *d = opendir(dir);
-  if (d == NULL)
-    return -1;
+  if (d == NULL) return -1;
   struct dirent *e;
   int rc = -1;
   while (rc != 0 && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || e->d_type != DT_DIR)
-      continue;
+    if (e->d_name[0] == '.' || e->d_type != DT_DIR) continue;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     if (strcmp(e->d_name, name) == 0) {
@@ -275,8 +255,7 @@ static int find_partition_dir(const char *dir, const char *name, char *out,
 }
 
 static uint32_t rd_be32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /*
@@ -287,8 +266,7 @@ static void check_stored_codec(const rn_it_broker_t *b, int round) {
   char want[80], dir[PATH_MAX], seg[PATH_MAX + 32];
   snprintf(want, sizeof want, "%s-0", topics[round]);
   if (find_partition_dir(b->data_dir, want, dir, sizeof dir, 3) != 0) {
-    OK(0, "%s: partition directory %s exists in the data directory",
-       codecs[round], want);
+    OK(0, "%s: partition directory %s exists in the data directory", codecs[round], want);
     return;
   }
   snprintf(seg, sizeof seg, "%s/00000000000000000000.log", dir);
@@ -300,25 +278,23 @@ static void check_stored_codec(const rn_it_broker_t *b, int round) {
   unsigned char hdr[23];
   long batches = 0, bad = 0;
   long pos = 0;
-  while (fseek(f, pos, SEEK_SET) == 0 && fread(hdr, 1, sizeof hdr, f) ==
-                                             sizeof hdr) {
+  while (fseek(f, pos, SEEK_SET) == 0 && fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
     uint32_t blen = rd_be32(hdr + 8);
     int magic = hdr[16];
     int attr = ((int)hdr[21] << 8 | hdr[22]) & 7;
     batches++;
     if (magic != 2 || attr != codec_attr[round])
-      rn_it_mismatch(&bad, "%s batch at file position %ld: magic %d, "
+      rn_it_mismatch(&bad,
+                     "%s batch at file position %ld: magic %d, "
                      "codec %d (expected magic 2, codec %d)",
                      seg, pos, magic, attr, codec_attr[round]);
-    if (blen < 49 || blen > (1u << 30))
-      break;
+    if (blen < 49 || blen > (1u << 30)) break;
     pos += 12 + (long)blen;
   }
   fclose(f);
-  if (batches == 0)
-    rn_it_mismatch(&bad, "%s holds no batch", seg);
-  OK(bad == 0, "%s: %ld stored batches in %s are magic 2 with codec %d",
-     codecs[round], batches, want, codec_attr[round]);
+  if (batches == 0) rn_it_mismatch(&bad, "%s holds no batch", seg);
+  OK(bad == 0, "%s: %ld stored batches in %s are magic 2 with codec %d", codecs[round], batches,
+     want, codec_attr[round]);
 }
 
 /* ---- consume ------------------------------------------------------------ */
@@ -349,17 +325,13 @@ static int headers_match(const rd_kafka_message_t *m, int t, int seq) {
   if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       rd_kafka_header_cnt(hdrs) != 2)
     return 0;
-  if (rd_kafka_header_get_all(hdrs, 0, &name, &val, &size) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR ||
-      strcmp(name, "h1") != 0 || val == NULL || size != (size_t)h1len ||
-      memcmp(val, h1, size) != 0)
+  if (rd_kafka_header_get_all(hdrs, 0, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      strcmp(name, "h1") != 0 || val == NULL || size != (size_t)h1len || memcmp(val, h1, size) != 0)
     return 0;
-  if (rd_kafka_header_get_all(hdrs, 1, &name, &val, &size) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR ||
+  if (rd_kafka_header_get_all(hdrs, 1, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       strcmp(name, "h2") != 0)
     return 0;
-  if (h2len < 0)
-    return val == NULL;
+  if (h2len < 0) return val == NULL;
   return val != NULL && size == 8 && memcmp(val, h2, 8) == 0;
 }
 
@@ -373,37 +345,29 @@ static void check_message(const rd_kafka_message_t *m, int t, void *opaque) {
     int r = -1;
     memcpy(key, m->key, m->key_len);
     key[m->key_len] = '\0';
-    if (sscanf(key, "key-%d-%d", &r, &seq) != 2 || r != t || seq < 0 ||
-        seq >= nmsgs)
-      seq = -1;
+    if (sscanf(key, "key-%d-%d", &r, &seq) != 2 || r != t || seq < 0 || seq >= nmsgs) seq = -1;
   }
   if (seq < 0) {
-    rn_it_mismatch(&cs->content_bad[t],
-                   "%s [%d] offset %" PRId64 ": unexpected key (%zu bytes)",
+    rn_it_mismatch(&cs->content_bad[t], "%s [%d] offset %" PRId64 ": unexpected key (%zu bytes)",
                    topics[t], p, m->offset, m->key_len);
     return;
   }
   cs->count[t]++;
   if (cs->seen[t][seq]++)
-    rn_it_mismatch(&cs->content_bad[t], "%s seq %d read twice", topics[t],
-                   seq);
+    rn_it_mismatch(&cs->content_bad[t], "%s seq %d read twice", topics[t], seq);
 
   /* Placement: the partition and offset of the delivery report. */
   if (dr[t].part[seq] != p || dr[t].off[seq] != m->offset)
     rn_it_mismatch(&cs->place_bad[t],
-                   "%s seq %d at [%d]@%" PRId64
-                   ", delivery report said [%d]@%" PRId64,
-                   topics[t], seq, p, m->offset, dr[t].part[seq],
-                   dr[t].off[seq]);
+                   "%s seq %d at [%d]@%" PRId64 ", delivery report said [%d]@%" PRId64, topics[t],
+                   seq, p, m->offset, dr[t].part[seq], dr[t].off[seq]);
 
   /* Order within the partition: offsets and sequence numbers increase. */
   if (p >= 0 && p < NPARTS) {
     if (m->offset <= cs->last_off[t][p] || seq <= cs->last_seq[t][p])
       rn_it_mismatch(&cs->order_bad[t],
-                     "%s [%d]: seq %d at offset %" PRId64
-                     " after seq %d at offset %" PRId64,
-                     topics[t], p, seq, m->offset, cs->last_seq[t][p],
-                     cs->last_off[t][p]);
+                     "%s [%d]: seq %d at offset %" PRId64 " after seq %d at offset %" PRId64,
+                     topics[t], p, seq, m->offset, cs->last_seq[t][p], cs->last_off[t][p]);
     cs->last_off[t][p] = m->offset;
     cs->last_seq[t][p] = seq;
   }
@@ -412,83 +376,67 @@ static void check_message(const rd_kafka_message_t *m, int t, void *opaque) {
   int klen = make_key(t, seq, key, sizeof key);
   int vlen = make_value(t, seq, value, sizeof value);
   if ((size_t)klen != m->key_len || memcmp(key, m->key, m->key_len) != 0)
-    rn_it_mismatch(&cs->content_bad[t], "%s seq %d: key differs", topics[t],
-                   seq);
+    rn_it_mismatch(&cs->content_bad[t], "%s seq %d: key differs", topics[t], seq);
   if (vlen < 0 ? m->payload != NULL
                : (m->payload == NULL || (size_t)vlen != m->len ||
                   memcmp(value, m->payload, m->len) != 0))
     rn_it_mismatch(&cs->content_bad[t],
                    "%s seq %d: value differs (got %zu bytes%s, expected "
                    "%d%s)",
-                   topics[t], seq, m->len, m->payload ? "" : " null",
-                   vlen < 0 ? 0 : vlen, vlen < 0 ? " null" : "");
+                   topics[t], seq, m->len, m->payload ? "" : " null", vlen < 0 ? 0 : vlen,
+                   vlen < 0 ? " null" : "");
   rd_kafka_timestamp_type_t tstype;
   int64_t ts = rd_kafka_message_timestamp(m, &tstype);
   if (ts != make_ts(seq) || tstype != RD_KAFKA_TIMESTAMP_CREATE_TIME)
     rn_it_mismatch(&cs->content_bad[t],
-                   "%s seq %d: timestamp %" PRId64 " type %d, expected %" PRId64
-                   " CreateTime",
+                   "%s seq %d: timestamp %" PRId64 " type %d, expected %" PRId64 " CreateTime",
                    topics[t], seq, ts, (int)tstype, make_ts(seq));
   if (!headers_match(m, t, seq))
-    rn_it_mismatch(&cs->content_bad[t], "%s seq %d: headers differ",
-                   topics[t], seq);
+    rn_it_mismatch(&cs->content_bad[t], "%s seq %d: headers differ", topics[t], seq);
 }
 
 /* Reads everything back and prints 5 checks per codec. */
 static void consume_and_check(const rn_it_broker_t *b, consume_state_t *cs) {
   for (int t = 0; t < NCODECS; t++) {
     cs->seen[t] = calloc((size_t)nmsgs, 1);
-    if (cs->seen[t] == NULL)
-      rn_tap_bail("out of memory");
+    if (cs->seen[t] == NULL) rn_tap_bail("out of memory");
     for (int p = 0; p < NPARTS; p++) {
       cs->last_off[t][p] = -1;
       cs->last_seq[t][p] = -1;
     }
   }
-  rn_rdk_read_all(b, names, NCODECS, NPARTS, check_message, cs, cs->lo, cs->hi,
-                  30000, 300000);
+  rn_rdk_read_all(b, names, NCODECS, NPARTS, check_message, cs, cs->lo, cs->hi, 30000, 300000);
   for (int t = 0; t < NCODECS; t++) {
     int64_t hw_sum = 0;
     for (int p = 0; p < NPARTS; p++) {
       int64_t lo = cs->lo[t * NPARTS + p], hi = cs->hi[t * NPARTS + p];
       if (lo != 0 || hi < 0)
-        rn_it_mismatch(&cs->wm_bad[t],
-                       "%s [%d] watermarks low %" PRId64 " high %" PRId64,
+        rn_it_mismatch(&cs->wm_bad[t], "%s [%d] watermarks low %" PRId64 " high %" PRId64,
                        topics[t], p, lo, hi);
       hw_sum += hi > 0 ? hi : 0;
     }
     if (hw_sum != nmsgs)
-      rn_it_mismatch(&cs->wm_bad[t],
-                     "%s: high watermarks sum to %" PRId64 ", expected %d",
+      rn_it_mismatch(&cs->wm_bad[t], "%s: high watermarks sum to %" PRId64 ", expected %d",
                      topics[t], hw_sum, nmsgs);
-    IS_INT(cs->wm_bad[t], 0,
-           "%s: watermarks after restart: low 0, highs sum to %d", codecs[t],
+    IS_INT(cs->wm_bad[t], 0, "%s: watermarks after restart: low 0, highs sum to %d", codecs[t],
            nmsgs);
-    IS_INT(cs->count[t], nmsgs, "%s: every message read back after restart",
-           codecs[t]);
-    IS_INT(cs->content_bad[t], 0,
-           "%s: keys, values, headers and timestamps match", codecs[t]);
-    IS_INT(cs->place_bad[t], 0,
-           "%s: partitions and offsets match the delivery reports",
-           codecs[t]);
-    IS_INT(cs->order_bad[t], 0, "%s: per-partition order is produce order",
-           codecs[t]);
+    IS_INT(cs->count[t], nmsgs, "%s: every message read back after restart", codecs[t]);
+    IS_INT(cs->content_bad[t], 0, "%s: keys, values, headers and timestamps match", codecs[t]);
+    IS_INT(cs->place_bad[t], 0, "%s: partitions and offsets match the delivery reports", codecs[t]);
+    IS_INT(cs->order_bad[t], 0, "%s: per-partition order is produce order", codecs[t]);
   }
 }
 
 int main(int argc, char **argv) {
   rn_it_init(argc, argv, TIMEOUT_S);
   const char *env = getenv("RN_IT_MSGS");
-  if (env != NULL && atoi(env) > 0)
-    nmsgs = atoi(env);
+  if (env != NULL && atoi(env) > 0) nmsgs = atoi(env);
   base_ts = rn_it_wall_ms() - 3600 * 1000;
 
-  rn_tap_plan(1 + NCODECS + 1 + 5 + NCODECS * 3 + 1 + 5 +
-              NCODECS * CHECKS_PER_CODEC_CONSUME + 1);
+  rn_tap_plan(1 + NCODECS + 1 + 5 + NCODECS * 3 + 1 + 5 + NCODECS * CHECKS_PER_CODEC_CONSUME + 1);
 
   static rn_it_broker_t b;
-  static const char *const args[] = {"--set", "auto.create.topics.enable=false",
-                                     NULL};
+  static const char *const args[] = {"--set", "auto.create.topics.enable=false", NULL};
   rn_it_broker_init(&b, args);
   static char advertise[64];
   snprintf(advertise, sizeof advertise, "127.0.0.1:%d", b.port);
@@ -507,8 +455,8 @@ int main(int argc, char **argv) {
   rd_kafka_resp_err_t errs[NCODECS];
   rn_rdk_create_topics(admin, names, NCODECS, NPARTS, errs);
   for (int t = 0; t < NCODECS; t++)
-    IS_STR(rd_kafka_err2name(errs[t]), "NO_ERROR",
-           "CreateTopics %s with %d partitions", topics[t], NPARTS);
+    IS_STR(rd_kafka_err2name(errs[t]), "NO_ERROR", "CreateTopics %s with %d partitions", topics[t],
+           NPARTS);
   rn_rdk_create_topics(admin, names, 1, NPARTS, errs);
   IS_STR(rd_kafka_err2name(errs[0]), "TOPIC_ALREADY_EXISTS",
          "CreateTopics of an existing topic is refused");
@@ -520,8 +468,7 @@ int main(int argc, char **argv) {
     check_stored_codec(&b, t);
   }
 
-  OK(rn_it_broker_restart(&b) == 0,
-     "broker restarts (SIGTERM exit 0, same port and directory)");
+  OK(rn_it_broker_restart(&b) == 0, "broker restarts (SIGTERM exit 0, same port and directory)");
 
   admin = rn_rdk_new(RD_KAFKA_PRODUCER, rn_rdk_conf(&b));
   check_metadata(admin, &b, "after restart");

@@ -13,6 +13,7 @@ them back exactly; beginning_offsets / end_offsets / offsets_for_times
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 

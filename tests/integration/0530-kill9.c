@@ -67,8 +67,7 @@ static int make_value(int round, int seq, char *buf, size_t size) {
 
 /* ---- produce and kill --------------------------------------------------- */
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque) {
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   (void)opaque;
   uintptr_t id = (uintptr_t)m->_private;
@@ -105,8 +104,7 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
 
   acked_now = 0;
   recs[round] = calloc(MAX_PER_ROUND, sizeof(rec_t));
-  if (recs[round] == NULL)
-    rn_tap_bail("out of memory");
+  if (recs[round] == NULL) rn_tap_bail("out of memory");
 
   int kill_after_ms = rn_it_rand_range(200, 2500);
   int64_t start = rn_it_now_ms();
@@ -121,8 +119,7 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
     uintptr_t id = (uintptr_t)round * MAX_PER_ROUND + (uintptr_t)seq;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, (size_t)klen),
-        RD_KAFKA_V_VALUE(value, (size_t)vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(value, (size_t)vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE((void *)id), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(rk, 5);
@@ -159,19 +156,19 @@ static void produce_and_kill(rn_it_broker_t *b, int round) {
     acked += recs[round][i].state == MSG_ACKED;
     failed += recs[round][i].state == MSG_FAILED;
   }
-  rn_tap_diag("round %d: SIGKILL after %" PRId64 " ms with %ld acknowledged "
+  rn_tap_diag("round %d: SIGKILL after %" PRId64
+              " ms with %ld acknowledged "
               "and %d in the producer queue; %d produced, %ld acknowledged, "
               "%ld failed",
-              round + 1, kill_ms, acked_at_kill,
-              inflight_at_kill, seq, acked, failed);
-  IS_INT(left + (seq - acked - failed), 0,
-         "round %d: a delivery report for every record", round + 1);
+              round + 1, kill_ms, acked_at_kill, inflight_at_kill, seq, acked, failed);
+  IS_INT(left + (seq - acked - failed), 0, "round %d: a delivery report for every record",
+         round + 1);
 }
 
 /* ---- verification ------------------------------------------------------- */
 
 typedef struct verify_state {
-  int round; /* rounds 0..round are verified */
+  int round;    /* rounds 0..round are verified */
   long foreign; /* records that this test did not produce, or corrupt */
   long gaps;    /* offset discontinuities */
   long order;   /* order violations within a round and partition */
@@ -181,8 +178,7 @@ typedef struct verify_state {
 } verify_state_t;
 
 /* Checks one record read back (rn_rdk_msg_cb). */
-static void on_record(const rd_kafka_message_t *m, int topic_idx,
-                      void *opaque) {
+static void on_record(const rd_kafka_message_t *m, int topic_idx, void *opaque) {
   verify_state_t *vs = opaque;
   char key[32], value[320];
   int p = m->partition;
@@ -192,41 +188,35 @@ static void on_record(const rd_kafka_message_t *m, int topic_idx,
     return;
   }
   if (m->offset != vs->next_off[p])
-    rn_it_mismatch(&vs->gaps, "[%d]: offset %" PRId64 " follows %" PRId64, p,
-                   m->offset, vs->next_off[p] - 1);
+    rn_it_mismatch(&vs->gaps, "[%d]: offset %" PRId64 " follows %" PRId64, p, m->offset,
+                   vs->next_off[p] - 1);
   vs->next_off[p] = m->offset + 1;
 
   int round = -1, seq = -1;
   if (m->key != NULL && m->key_len < sizeof key) {
     memcpy(key, m->key, m->key_len);
     key[m->key_len] = '\0';
-    if (sscanf(key, "r%d-%d", &round, &seq) != 2 || round < 0 ||
-        round > vs->round || seq < 0 || seq >= nrecs[round])
+    if (sscanf(key, "r%d-%d", &round, &seq) != 2 || round < 0 || round > vs->round || seq < 0 ||
+        seq >= nrecs[round])
       round = -1;
   }
   if (round < 0) {
-    rn_it_mismatch(&vs->foreign, "[%d]@%" PRId64 ": unknown key", p,
-                   m->offset);
+    rn_it_mismatch(&vs->foreign, "[%d]@%" PRId64 ": unknown key", p, m->offset);
     return;
   }
   int vlen = make_value(round, seq, value, sizeof value);
-  if (m->payload == NULL || m->len != (size_t)vlen ||
-      memcmp(m->payload, value, m->len) != 0) {
-    rn_it_mismatch(&vs->foreign, "[%d]@%" PRId64 ": value of %s differs", p,
-                   m->offset, key);
+  if (m->payload == NULL || m->len != (size_t)vlen || memcmp(m->payload, value, m->len) != 0) {
+    rn_it_mismatch(&vs->foreign, "[%d]@%" PRId64 ": value of %s differs", p, m->offset, key);
     return;
   }
   rec_t *r = &recs[round][seq];
-  if (r->seen++ > 0 && r->state != MSG_ACKED)
-    vs->dup_unacked++;
+  if (r->seen++ > 0 && r->state != MSG_ACKED) vs->dup_unacked++;
   if (r->state == MSG_ACKED && (r->part != p || r->off != m->offset))
-    rn_it_mismatch(&vs->foreign,
-                   "%s read at [%d]@%" PRId64
-                   ", acknowledged at [%d]@%" PRId64,
-                   key, p, m->offset, r->part, r->off);
+    rn_it_mismatch(&vs->foreign, "%s read at [%d]@%" PRId64 ", acknowledged at [%d]@%" PRId64, key,
+                   p, m->offset, r->part, r->off);
   if (seq <= vs->last_seq[round][p])
-    rn_it_mismatch(&vs->order, "[%d]@%" PRId64 ": %s after r%d-%d", p,
-                   m->offset, key, round, vs->last_seq[round][p]);
+    rn_it_mismatch(&vs->order, "[%d]@%" PRId64 ": %s after r%d-%d", p, m->offset, key, round,
+                   vs->last_seq[round][p]);
   vs->last_seq[round][p] = seq;
 }
 
@@ -236,52 +226,40 @@ static void verify(rn_it_broker_t *b, int round) {
   memset(&vs, 0, sizeof vs);
   vs.round = round;
   for (int r = 0; r <= round; r++) {
-    for (int i = 0; i < nrecs[r]; i++)
-      recs[r][i].seen = 0;
-    for (int p = 0; p < NPARTS; p++)
-      vs.last_seq[r][p] = -1;
+    for (int i = 0; i < nrecs[r]; i++) recs[r][i].seen = 0;
+    for (int p = 0; p < NPARTS; p++) vs.last_seq[r][p] = -1;
   }
   int64_t lo[NPARTS], hi[NPARTS];
   const char *names[1] = {topic};
-  int unfinished = rn_rdk_read_all(b, names, 1, NPARTS, on_record, &vs, lo,
-                                   hi, 20000, 120000);
+  int unfinished = rn_rdk_read_all(b, names, 1, NPARTS, on_record, &vs, lo, hi, 20000, 120000);
   for (int p = 0; p < NPARTS; p++)
     if (lo[p] != 0 || vs.next_off[p] != hi[p])
-      rn_it_mismatch(&vs.gaps,
-                     "[%d]: watermarks %" PRId64 "..%" PRId64
-                     ", read up to %" PRId64,
-                     p, lo[p], hi[p], vs.next_off[p]);
-  if (unfinished > 0)
-    vs.gaps++;
+      rn_it_mismatch(&vs.gaps, "[%d]: watermarks %" PRId64 "..%" PRId64 ", read up to %" PRId64, p,
+                     lo[p], hi[p], vs.next_off[p]);
+  if (unfinished > 0) vs.gaps++;
 
   long acked = 0, missing = 0, dup = 0;
   for (int r = 0; r <= round; r++)
     for (int i = 0; i < nrecs[r]; i++) {
       rec_t *rec = &recs[r][i];
-      if (rec->state != MSG_ACKED)
-        continue;
+      if (rec->state != MSG_ACKED) continue;
       acked++;
       if (rec->seen == 0)
-        rn_it_mismatch(&missing,
-                       "acknowledged r%d-%d ([%d]@%" PRId64 ") is missing",
-                       r, i, rec->part, rec->off);
+        rn_it_mismatch(&missing, "acknowledged r%d-%d ([%d]@%" PRId64 ") is missing", r, i,
+                       rec->part, rec->off);
       else if (rec->seen > 1)
-        rn_it_mismatch(&dup, "acknowledged r%d-%d read %d times", r, i,
-                       rec->seen);
+        rn_it_mismatch(&dup, "acknowledged r%d-%d read %d times", r, i, rec->seen);
     }
   if (vs.dup_unacked > 0)
-    rn_tap_diag("%ld unacknowledged records were read more than once",
-                vs.dup_unacked);
-  IS_INT(missing, 0,
-         "round %d: all %ld acknowledged records of rounds 1..%d are there",
-         round + 1, acked, round + 1);
-  IS_INT(dup + vs.foreign, 0,
-         "round %d: each exactly once, intact, at its acknowledged offset",
+    rn_tap_diag("%ld unacknowledged records were read more than once", vs.dup_unacked);
+  IS_INT(missing, 0, "round %d: all %ld acknowledged records of rounds 1..%d are there", round + 1,
+         acked, round + 1);
+  IS_INT(dup + vs.foreign, 0, "round %d: each exactly once, intact, at its acknowledged offset",
          round + 1);
   IS_INT(vs.order, 0, "round %d: per-partition produce order", round + 1);
   IS_INT(vs.gaps, 0,
-         "round %d: offsets dense from 0 to the high watermark (%" PRId64
-         "/%" PRId64 "/%" PRId64 ")",
+         "round %d: offsets dense from 0 to the high watermark (%" PRId64 "/%" PRId64 "/%" PRId64
+         ")",
          round + 1, hi[0], hi[1], hi[2]);
 }
 
@@ -290,9 +268,8 @@ int main(int argc, char **argv) {
   rn_tap_plan(2 + ROUNDS * CHECKS_PER_ROUND + 1);
 
   static rn_it_broker_t b;
-  static const char *const args[] = {
-      "--set", "auto.create.topics.enable=false",
-      "--set", "log.segment.bytes=1048576", NULL};
+  static const char *const args[] = {"--set", "auto.create.topics.enable=false", "--set",
+                                     "log.segment.bytes=1048576", NULL};
   rn_it_broker_init(&b, args);
   if (!OK(rn_it_broker_start(&b) == 0, "broker starts and listens"))
     rn_tap_bail("broker did not start");
@@ -301,19 +278,16 @@ int main(int argc, char **argv) {
   rd_kafka_resp_err_t err;
   rn_rdk_create_topics(admin, &topic, 1, NPARTS, &err);
   rd_kafka_destroy(admin);
-  IS_STR(rd_kafka_err2name(err), "NO_ERROR", "CreateTopics %s (%d partitions)",
-         topic, NPARTS);
+  IS_STR(rd_kafka_err2name(err), "NO_ERROR", "CreateTopics %s (%d partitions)", topic, NPARTS);
 
   for (int round = 0; round < ROUNDS; round++) {
     produce_and_kill(&b, round);
-    if (!OK(rn_it_broker_start(&b) == 0,
-            "round %d: broker restarts after SIGKILL", round + 1))
+    if (!OK(rn_it_broker_start(&b) == 0, "round %d: broker restarts after SIGKILL", round + 1))
       rn_tap_bail("broker did not restart after SIGKILL");
     verify(&b, round);
   }
 
   IS_INT(rn_it_broker_stop(&b, 30000), 0, "broker exits 0 on SIGTERM");
-  for (int r = 0; r < ROUNDS; r++)
-    free(recs[r]);
+  for (int r = 0; r < ROUNDS; r++) free(recs[r]);
   return rn_tap_done();
 }

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
@@ -93,9 +94,10 @@ def check_offsets(when):
     tap.is_(got, want, "%s: ListOffsets earliest/latest are 0 and the record counts" % when)
     n = len(reports["dur-1"])
     probes = [n // 3, n - 1]
-    res = c.offsets_for_times([TopicPartition("dur-1", 0, record("dur-1", i)[3]) for i in probes],
-                              timeout=10)
-    tap.is_([r.offset for r in res], [reports["dur-1"][i][1] for i in probes],
+    # One request per probe: librdkafka merges duplicate partitions in a list.
+    got = [c.offsets_for_times([TopicPartition("dur-1", 0, record("dur-1", i)[3])],
+                               timeout=10)[0].offset for i in probes]
+    tap.is_(got, [reports["dur-1"][i][1] for i in probes],
             "%s: ListOffsets by timestamp finds records %s" % (when, probes))
     c.close()
 

@@ -26,12 +26,14 @@
 
 #define RN_IT_MAX_BROKERS 4
 #define RN_IT_TAIL_LINES 40
+#define RN_IT_SANITIZER_LINES 30
 #define RN_IT_START_TIMEOUT_MS 10000
 
 static char it_runneld[PATH_MAX];
 static const char *it_prog = "test";
 static rn_it_broker_t *it_brokers[RN_IT_MAX_BROKERS];
 static int it_nbrokers;
+static int it_keep; /* RN_IT_KEEP=1: leave temporary roots behind */
 
 static int tap_planned = -1;
 static int tap_count;
@@ -52,8 +54,7 @@ int64_t rn_it_wall_ms(void) {
 }
 
 int rn_it_rand_range(int lo, int hi) {
-  if (hi <= lo)
-    return lo;
+  if (hi <= lo) return lo;
   return lo + (int)((unsigned)rand() % (unsigned)(hi - lo + 1));
 }
 
@@ -69,8 +70,7 @@ static void it_write_str(int fd, const char *s) {
   while (len > 0) {
     ssize_t n = write(fd, s, len);
     if (n <= 0) {
-      if (n < 0 && errno == EINTR)
-        continue;
+      if (n < 0 && errno == EINTR) continue;
       return;
     }
     s += n;
@@ -86,36 +86,30 @@ static void it_write_str(int fd, const char *s) {
 static void it_tail_fd(const char *path, int nlines) {
   static char buf[16384];
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
+  if (fd < 0) return;
   off_t size = lseek(fd, 0, SEEK_END);
   off_t from = size > (off_t)sizeof buf ? size - (off_t)sizeof buf : 0;
   ssize_t len = 0;
   if (size > 0 && lseek(fd, from, SEEK_SET) == from) {
     ssize_t n;
-    while (len < (ssize_t)sizeof buf &&
-           (n = read(fd, buf + len, sizeof buf - (size_t)len)) > 0)
+    while (len < (ssize_t)sizeof buf && (n = read(fd, buf + len, sizeof buf - (size_t)len)) > 0)
       len += n;
   }
   close(fd);
   /* Walk back over nlines newlines (ignoring a final one). */
   ssize_t start = len;
   int seen = 0;
-  if (start > 0 && buf[start - 1] == '\n')
-    start--;
+  if (start > 0 && buf[start - 1] == '\n') start--;
   while (start > 0) {
-    if (buf[start - 1] == '\n' && ++seen == nlines)
-      break;
+    if (buf[start - 1] == '\n' && ++seen == nlines) break;
     start--;
   }
   ssize_t i = start;
   while (i < len) {
     ssize_t j = i;
-    while (j < len && buf[j] != '\n')
-      j++;
+    while (j < len && buf[j] != '\n') j++;
     it_write_str(STDOUT_FILENO, "#   | ");
-    if (write(STDOUT_FILENO, buf + i, (size_t)(j - i)) < 0)
-      return;
+    if (write(STDOUT_FILENO, buf + i, (size_t)(j - i)) < 0) return;
     it_write_str(STDOUT_FILENO, "\n");
     i = j + 1;
   }
@@ -136,17 +130,25 @@ static void it_on_alarm(int sig) {
   it_write_str(STDOUT_FILENO, it_prog);
   it_write_str(STDOUT_FILENO, ": global test timeout expired\n");
   for (int i = 0; i < it_nbrokers; i++)
-    if (it_brokers[i]->pid > 0)
-      kill(it_brokers[i]->pid, SIGKILL);
+    if (it_brokers[i]->pid > 0) kill(it_brokers[i]->pid, SIGKILL);
   it_tail_all();
-  /* The temporary directories stay behind for inspection. */
+  /* Remove the temporary roots with fork/exec, which are async-signal-safe
+   * (nftw() is not). */
+  for (int i = 0; i < it_nbrokers && !it_keep; i++) {
+    if (it_brokers[i]->root[0] == '\0') continue;
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/rm", "rm", "-rf", it_brokers[i]->root, (char *)NULL);
+      _exit(127);
+    }
+    if (pid > 0) waitpid(pid, NULL, 0);
+  }
   _exit(1);
 }
 
 static void it_atexit(void) {
   fflush(stdout);
-  for (int i = 0; i < it_nbrokers; i++)
-    rn_it_broker_cleanup(it_brokers[i]);
+  for (int i = 0; i < it_nbrokers; i++) rn_it_broker_cleanup(it_brokers[i]);
 }
 
 static int it_executable(const char *path) {
@@ -162,6 +164,8 @@ unsigned rn_it_init(int argc, char **argv, unsigned timeout_s) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   signal(SIGPIPE, SIG_IGN);
 
+  const char *keep = getenv("RN_IT_KEEP");
+  it_keep = keep != NULL && strcmp(keep, "1") == 0;
   const char *env = getenv("RUNNELD");
   const char *top = getenv("RN_TOP_BUILDDIR");
   if (it_executable(env))
@@ -180,8 +184,7 @@ unsigned rn_it_init(int argc, char **argv, unsigned timeout_s) {
   else
     seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
   srand(seed);
-  printf("# %s: RN_IT_SEED=%u, timeout %u s, broker %s\n", it_prog, seed,
-         timeout_s, it_runneld);
+  printf("# %s: RN_IT_SEED=%u, timeout %u s, broker %s\n", it_prog, seed, timeout_s, it_runneld);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -192,12 +195,13 @@ unsigned rn_it_init(int argc, char **argv, unsigned timeout_s) {
   return seed;
 }
 
-const char *rn_it_runneld(void) { return it_runneld; }
+const char *rn_it_runneld(void) {
+  return it_runneld;
+}
 
 /* ---- temporary directories and ports ------------------------------------ */
 
-static int it_rm_entry(const char *path, const struct stat *st, int flag,
-                       struct FTW *ftw) {
+static int it_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;
   (void)flag;
   (void)ftw;
@@ -213,8 +217,7 @@ static void it_rm_tree(const char *path) {
 /* Binds a loopback TCP socket to port 0 and returns the port it got. */
 static int it_free_port(void) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
+  if (fd < 0) return -1;
   struct sockaddr_in sin;
   memset(&sin, 0, sizeof sin);
   sin.sin_family = AF_INET;
@@ -231,8 +234,7 @@ static int it_free_port(void) {
 /* 1 if a TCP connect to 127.0.0.1:port succeeds within timeout_ms. */
 static int it_can_connect(int port, int timeout_ms) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return 0;
+  if (fd < 0) return 0;
   struct sockaddr_in sin;
   memset(&sin, 0, sizeof sin);
   sin.sin_family = AF_INET;
@@ -246,8 +248,7 @@ static int it_can_connect(int port, int timeout_ms) {
     if (poll(&pfd, 1, timeout_ms) == 1) {
       int err = 0;
       socklen_t len = sizeof err;
-      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-        ok = 1;
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) ok = 1;
     }
   }
   close(fd);
@@ -257,31 +258,23 @@ static int it_can_connect(int port, int timeout_ms) {
 void rn_it_broker_init(rn_it_broker_t *b, const char *const *args) {
   memset(b, 0, sizeof *b);
   const char *tmp = getenv("TMPDIR");
-  if (tmp == NULL || tmp[0] == '\0')
-    tmp = "/tmp";
-  if (strlen(tmp) > sizeof b->root - 32)
-    rn_tap_bail("TMPDIR is too long: %s", tmp);
+  if (tmp == NULL || tmp[0] == '\0') tmp = "/tmp";
+  if (strlen(tmp) > sizeof b->root - 32) rn_tap_bail("TMPDIR is too long: %s", tmp);
   snprintf(b->root, sizeof b->root, "%s/runnel-it-XXXXXX", tmp);
-  if (mkdtemp(b->root) == NULL)
-    rn_tap_bail("mkdtemp(%s): %s", b->root, strerror(errno));
+  if (mkdtemp(b->root) == NULL) rn_tap_bail("mkdtemp(%s): %s", b->root, strerror(errno));
   snprintf(b->data_dir, sizeof b->data_dir, "%s/data", b->root);
   snprintf(b->log_path, sizeof b->log_path, "%s/broker.log", b->root);
-  if (mkdir(b->data_dir, 0700) != 0)
-    rn_tap_bail("mkdir(%s): %s", b->data_dir, strerror(errno));
+  if (mkdir(b->data_dir, 0700) != 0) rn_tap_bail("mkdir(%s): %s", b->data_dir, strerror(errno));
   b->port = it_free_port();
-  if (b->port <= 0)
-    rn_tap_bail("cannot find a free loopback port: %s", strerror(errno));
+  if (b->port <= 0) rn_tap_bail("cannot find a free loopback port: %s", strerror(errno));
   snprintf(b->bootstrap, sizeof b->bootstrap, "127.0.0.1:%d", b->port);
-  for (int i = 0; args != NULL && args[i] != NULL; i++)
-    rn_it_broker_add_arg(b, args[i]);
-  if (it_nbrokers == RN_IT_MAX_BROKERS)
-    rn_tap_bail("too many brokers in one test");
+  for (int i = 0; args != NULL && args[i] != NULL; i++) rn_it_broker_add_arg(b, args[i]);
+  if (it_nbrokers == RN_IT_MAX_BROKERS) rn_tap_bail("too many brokers in one test");
   it_brokers[it_nbrokers++] = b;
 }
 
 void rn_it_broker_add_arg(rn_it_broker_t *b, const char *arg) {
-  if (b->nargs == RN_IT_MAX_ARGS)
-    rn_tap_bail("too many broker arguments");
+  if (b->nargs == RN_IT_MAX_ARGS) rn_tap_bail("too many broker arguments");
   b->args[b->nargs++] = arg;
 }
 
@@ -289,8 +282,7 @@ void rn_it_broker_add_arg(rn_it_broker_t *b, const char *arg) {
 static int it_reap(rn_it_broker_t *b, int options) {
   int status;
   pid_t r;
-  do
-    r = waitpid(b->pid, &status, options);
+  do r = waitpid(b->pid, &status, options);
   while (r < 0 && errno == EINTR);
   if (r == b->pid) {
     b->pid = 0;
@@ -300,10 +292,8 @@ static int it_reap(rn_it_broker_t *b, int options) {
 }
 
 static int it_status_code(int status) {
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  if (WIFSIGNALED(status))
-    return 128 + WTERMSIG(status);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
 }
 
@@ -321,31 +311,27 @@ int rn_it_broker_start(rn_it_broker_t *b) {
   argv[n++] = b->data_dir;
   argv[n++] = "--listen";
   argv[n++] = listen;
-  for (int i = 0; i < b->nargs; i++)
-    argv[n++] = b->args[i];
+  for (int i = 0; i < b->nargs; i++) argv[n++] = b->args[i];
   /* Extra arguments for debugging, e.g. RN_IT_BROKER_ARGS="--log-level
    * debug"; split on spaces into a static copy. */
   static char extra[512];
   const char *env = getenv("RN_IT_BROKER_ARGS");
   snprintf(extra, sizeof extra, "%s", env != NULL ? env : "");
   char *save = NULL;
-  for (char *tok = strtok_r(extra, " ", &save);
-       tok != NULL && n < RN_IT_MAX_ARGS + 15; tok = strtok_r(NULL, " ", &save))
+  for (char *tok = strtok_r(extra, " ", &save); tok != NULL && n < RN_IT_MAX_ARGS + 15;
+       tok = strtok_r(NULL, " ", &save))
     argv[n++] = tok;
   argv[n] = NULL;
 
-  int logfd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                   0600);
+  int logfd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (logfd < 0) {
     rn_tap_diag("open(%s): %s", b->log_path, strerror(errno));
     return -1;
   }
   char marker[PATH_MAX + 256];
-  int mlen = snprintf(marker, sizeof marker, "=== harness: start #%d:",
-                      b->starts + 1);
+  int mlen = snprintf(marker, sizeof marker, "=== harness: start #%d:", b->starts + 1);
   for (int i = 0; i < n && mlen < (int)sizeof marker - 1; i++)
-    mlen += snprintf(marker + mlen, sizeof marker - (size_t)mlen, " %s",
-                     argv[i]);
+    mlen += snprintf(marker + mlen, sizeof marker - (size_t)mlen, " %s", argv[i]);
   it_write_str(logfd, marker);
   it_write_str(logfd, "\n");
 
@@ -359,8 +345,7 @@ int rn_it_broker_start(rn_it_broker_t *b) {
   }
   if (pid == 0) {
     int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      dup2(devnull, STDIN_FILENO);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     dup2(logfd, STDOUT_FILENO);
     dup2(logfd, STDERR_FILENO);
     signal(SIGPIPE, SIG_DFL);
@@ -378,8 +363,7 @@ int rn_it_broker_start(rn_it_broker_t *b) {
   for (;;) {
     int status = it_reap(b, WNOHANG);
     if (status != -1) {
-      rn_tap_diag("broker exited during start-up with status %d",
-                  it_status_code(status));
+      rn_tap_diag("broker exited during start-up with status %d", it_status_code(status));
       rn_it_broker_log_tail(b, RN_IT_TAIL_LINES);
       return -1;
     }
@@ -387,39 +371,33 @@ int rn_it_broker_start(rn_it_broker_t *b) {
       b->starts++;
       return 0;
     }
-    if (rn_it_now_ms() > deadline)
-      break;
+    if (rn_it_now_ms() > deadline) break;
     it_sleep_ms(50);
   }
-  rn_tap_diag("broker did not accept connections on port %d within %d ms",
-              b->port, RN_IT_START_TIMEOUT_MS);
+  rn_tap_diag("broker did not accept connections on port %d within %d ms", b->port,
+              RN_IT_START_TIMEOUT_MS);
   rn_it_broker_kill(b);
   rn_it_broker_log_tail(b, RN_IT_TAIL_LINES);
   return -1;
 }
 
 int rn_it_broker_stop(rn_it_broker_t *b, int timeout_ms) {
-  if (b->pid <= 0)
-    return -2;
+  if (b->pid <= 0) return -2;
   kill(b->pid, SIGTERM);
   int64_t deadline = rn_it_now_ms() + timeout_ms;
   for (;;) {
     int status = it_reap(b, WNOHANG);
-    if (status != -1)
-      return it_status_code(status);
-    if (rn_it_now_ms() > deadline)
-      break;
+    if (status != -1) return it_status_code(status);
+    if (rn_it_now_ms() > deadline) break;
     it_sleep_ms(20);
   }
-  rn_tap_diag("broker did not exit within %d ms of SIGTERM; killing it",
-              timeout_ms);
+  rn_tap_diag("broker did not exit within %d ms of SIGTERM; killing it", timeout_ms);
   rn_it_broker_kill(b);
   return -1;
 }
 
 void rn_it_broker_kill(rn_it_broker_t *b) {
-  if (b->pid <= 0)
-    return;
+  if (b->pid <= 0) return;
   kill(b->pid, SIGKILL);
   it_reap(b, 0);
   b->pid = 0;
@@ -427,16 +405,13 @@ void rn_it_broker_kill(rn_it_broker_t *b) {
 
 int rn_it_broker_restart(rn_it_broker_t *b) {
   int code = rn_it_broker_stop(b, 30000);
-  if (code != 0)
-    rn_tap_diag("broker stop before restart gave status %d", code);
-  if (rn_it_broker_start(b) != 0)
-    return -1;
+  if (code != 0) rn_tap_diag("broker stop before restart gave status %d", code);
+  if (rn_it_broker_start(b) != 0) return -1;
   return code == 0 ? 0 : -1;
 }
 
 int rn_it_broker_alive(rn_it_broker_t *b) {
-  if (b->pid <= 0)
-    return 0;
+  if (b->pid <= 0) return 0;
   int status = it_reap(b, WNOHANG);
   if (status != -1) {
     rn_tap_diag("broker has exited with status %d", it_status_code(status));
@@ -445,8 +420,31 @@ int rn_it_broker_alive(rn_it_broker_t *b) {
   return 1;
 }
 
+/*
+ * Prints the first sanitizer report in path (at most RN_IT_SANITIZER_LINES
+ * lines): its top names the bug, and a plain tail cuts it off. Not
+ * async-signal-safe.
+ */
+static void it_sanitizer_report(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return;
+  char line[1024];
+  int printing = 0;
+  while (printing < RN_IT_SANITIZER_LINES && fgets(line, sizeof line, f) != NULL) {
+    if (!printing && (strstr(line, "Sanitizer") == NULL || strstr(line, "ERROR: ") == NULL) &&
+        strstr(line, "runtime error:") == NULL)
+      continue;
+    if (!printing) printf("# sanitizer report in the broker log (%s):\n", path);
+    line[strcspn(line, "\n")] = '\0';
+    printf("#   | %s\n", line);
+    printing++;
+  }
+  fclose(f);
+}
+
 void rn_it_broker_log_tail(const rn_it_broker_t *b, int nlines) {
   fflush(stdout);
+  it_sanitizer_report(b->log_path);
   printf("# broker log tail (%s):\n", b->log_path);
   fflush(stdout);
   it_tail_fd(b->log_path, nlines);
@@ -454,10 +452,8 @@ void rn_it_broker_log_tail(const rn_it_broker_t *b, int nlines) {
 
 void rn_it_broker_cleanup(rn_it_broker_t *b) {
   rn_it_broker_kill(b);
-  if (b->root[0] == '\0')
-    return;
-  const char *keep = getenv("RN_IT_KEEP");
-  if (keep != NULL && strcmp(keep, "1") == 0)
+  if (b->root[0] == '\0') return;
+  if (it_keep)
     printf("# keeping %s (RN_IT_KEEP=1)\n", b->root);
   else
     it_rm_tree(b->root);
@@ -490,8 +486,7 @@ static void it_diag_text(const char *text) {
     int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
     printf("# %.*s\n", len, p);
     p += len;
-    if (*p == '\n')
-      p++;
+    if (*p == '\n') p++;
   }
 }
 
@@ -511,10 +506,8 @@ void rn_tap_bail(const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   for (int i = 0; i < it_nbrokers; i++)
-    if (it_brokers[i]->pid > 0)
-      kill(it_brokers[i]->pid, SIGKILL);
-  fflush(stdout);
-  it_tail_all();
+    if (it_brokers[i]->pid > 0) kill(it_brokers[i]->pid, SIGKILL);
+  for (int i = 0; i < it_nbrokers; i++) rn_it_broker_log_tail(it_brokers[i], RN_IT_TAIL_LINES);
   printf("Bail out! %s\n", buf);
   fflush(stdout);
   exit(1);
@@ -525,52 +518,48 @@ static void it_tap_line(int cond, const char *fmt, va_list ap) {
   vsnprintf(desc, sizeof desc, fmt, ap);
   /* "#" in a description would start a TAP directive. */
   for (char *p = desc; *p != '\0'; p++)
-    if (*p == '#' || *p == '\n')
-      *p = ' ';
+    if (*p == '#' || *p == '\n') *p = ' ';
   tap_count++;
-  if (!cond)
-    tap_failed++;
+  if (!cond) tap_failed++;
   printf("%sok %d - %s\n", cond ? "" : "not ", tap_count, desc);
 }
 
-int rn_tap_ok(int cond, const char *file, int line, const char *expr,
-              const char *fmt, ...) {
+int rn_tap_ok(int cond, const char *file, int line, const char *expr, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   it_tap_line(cond, fmt, ap);
   va_end(ap);
-  if (!cond)
-    printf("#   failed at %s:%d: %s\n", file, line, expr);
+  if (!cond) printf("#   failed at %s:%d: %s\n", file, line, expr);
   return cond;
 }
 
-int rn_tap_is_int(long long got, long long want, const char *file, int line,
-                  const char *expr_got, const char *fmt, ...) {
+int rn_tap_is_int(long long got, long long want, const char *file, int line, const char *expr_got,
+                  const char *fmt, ...) {
   int cond = got == want;
   va_list ap;
   va_start(ap, fmt);
   it_tap_line(cond, fmt, ap);
   va_end(ap);
   if (!cond)
-    printf("#   failed at %s:%d: %s\n#        got: %lld\n#   expected: %lld\n",
-           file, line, expr_got, got, want);
+    printf("#   failed at %s:%d: %s\n#        got: %lld\n#   expected: %lld\n", file, line,
+           expr_got, got, want);
   return cond;
 }
 
-int rn_tap_is_str(const char *got, const char *want, const char *file,
-                  int line, const char *expr_got, const char *fmt, ...) {
-  int cond = (got == NULL && want == NULL) ||
-             (got != NULL && want != NULL && strcmp(got, want) == 0);
+int rn_tap_is_str(const char *got, const char *want, const char *file, int line,
+                  const char *expr_got, const char *fmt, ...) {
+  int cond =
+      (got == NULL && want == NULL) || (got != NULL && want != NULL && strcmp(got, want) == 0);
   va_list ap;
   va_start(ap, fmt);
   it_tap_line(cond, fmt, ap);
   va_end(ap);
   if (!cond)
-    printf("#   failed at %s:%d: %s\n#        got: %s%s%s\n"
-           "#   expected: %s%s%s\n",
-           file, line, expr_got, got ? "\"" : "", got ? got : "(null)",
-           got ? "\"" : "", want ? "\"" : "", want ? want : "(null)",
-           want ? "\"" : "");
+    printf(
+        "#   failed at %s:%d: %s\n#        got: %s%s%s\n"
+        "#   expected: %s%s%s\n",
+        file, line, expr_got, got ? "\"" : "", got ? got : "(null)", got ? "\"" : "",
+        want ? "\"" : "", want ? want : "(null)", want ? "\"" : "");
   return cond;
 }
 
@@ -580,11 +569,12 @@ void rn_tap_skip(int n, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(desc, sizeof desc, fmt, ap);
   va_end(ap);
-  for (int i = 0; i < n; i++)
-    printf("ok %d - # SKIP %s\n", ++tap_count, desc);
+  for (int i = 0; i < n; i++) printf("ok %d - # SKIP %s\n", ++tap_count, desc);
 }
 
-int rn_tap_failures(void) { return tap_failed; }
+int rn_tap_failures(void) {
+  return tap_failed;
+}
 
 int rn_tap_done(void) {
   int code = 0;
@@ -594,8 +584,7 @@ int rn_tap_done(void) {
   }
   if (tap_failed > 0) {
     printf("# %d of %d tests failed\n", tap_failed, tap_count);
-    fflush(stdout);
-    it_tail_all();
+    for (int i = 0; i < it_nbrokers; i++) rn_it_broker_log_tail(it_brokers[i], RN_IT_TAIL_LINES);
     code = 1;
   }
   fflush(stdout);
@@ -603,8 +592,7 @@ int rn_tap_done(void) {
 }
 
 void rn_it_mismatch(long *counter, const char *fmt, ...) {
-  if (++*counter > RN_IT_MAX_MISMATCH_DIAG)
-    return;
+  if (++*counter > RN_IT_MAX_MISMATCH_DIAG) return;
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);

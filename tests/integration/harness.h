@@ -56,11 +56,11 @@ typedef struct rn_it_broker {
 
 /*
  * Initialises the harness: global timeout of timeout_s seconds (SIGALRM
- * prints "Bail out!", the broker log tail, kills every broker with SIGKILL
- * and exits 1), SIGPIPE ignored, cleanup at exit, random seed from
- * RN_IT_SEED or the time (printed as a diagnostic so a run can be
- * repeated). If the broker binary cannot be found, prints "1..0 # SKIP" and
- * exits 0. Returns the seed.
+ * prints "Bail out!" and the broker log tail, kills every broker with
+ * SIGKILL, removes the temporary roots and exits 1), SIGPIPE ignored,
+ * cleanup at exit, random seed from RN_IT_SEED or the time (printed as a
+ * diagnostic so a run can be repeated). If the broker binary cannot be found, prints "1..0 # SKIP"
+ * and exits 0. Returns the seed.
  */
 unsigned rn_it_init(int argc, char **argv, unsigned timeout_s);
 
@@ -136,8 +136,7 @@ int rn_it_rand_range(int lo, int hi);
 void rn_tap_plan(int n);
 
 /* Prints "1..0 # SKIP why" and exits 0 (only before any assertion). */
-void rn_tap_skip_all(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+void rn_tap_skip_all(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* Prints "# ..." diagnostic line(s); embedded newlines are prefixed too. */
 void rn_tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -146,22 +145,18 @@ void rn_tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Prints "Bail out! ...", the broker log tails, kills the brokers and
  * exits 1. Use when the test cannot go on (e.g. the broker does not start).
  */
-void rn_tap_bail(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+void rn_tap_bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* Assertion back ends; use the macros below. Each returns cond (0 or 1). */
-int rn_tap_ok(int cond, const char *file, int line, const char *expr,
-              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int rn_tap_is_int(long long got, long long want, const char *file, int line,
-                  const char *expr_got, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-int rn_tap_is_str(const char *got, const char *want, const char *file,
-                  int line, const char *expr_got, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+int rn_tap_ok(int cond, const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int rn_tap_is_int(long long got, long long want, const char *file, int line, const char *expr_got,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int rn_tap_is_str(const char *got, const char *want, const char *file, int line,
+                  const char *expr_got, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Emits "ok N - # SKIP why" for n cases that cannot run. */
-void rn_tap_skip(int n, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void rn_tap_skip(int n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Ends the test: complains if the number of assertions differs from the
@@ -174,13 +169,10 @@ int rn_tap_done(void);
 int rn_tap_failures(void);
 
 /* The description is a printf format followed by its arguments. */
-#define OK(cond, ...) \
-  rn_tap_ok(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
-#define IS_INT(got, want, ...)                                            \
-  rn_tap_is_int((long long)(got), (long long)(want), __FILE__, __LINE__, \
-                #got, __VA_ARGS__)
-#define IS_STR(got, want, ...) \
-  rn_tap_is_str((got), (want), __FILE__, __LINE__, #got, __VA_ARGS__)
+#define OK(cond, ...) rn_tap_ok(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
+#define IS_INT(got, want, ...) \
+  rn_tap_is_int((long long)(got), (long long)(want), __FILE__, __LINE__, #got, __VA_ARGS__)
+#define IS_STR(got, want, ...) rn_tap_is_str((got), (want), __FILE__, __LINE__, #got, __VA_ARGS__)
 
 /*
  * Records one mismatch in a bulk comparison: increments *counter and prints
@@ -189,7 +181,6 @@ int rn_tap_failures(void);
  * million lines. A bulk check ends with IS_INT(counter, 0, ...).
  */
 #define RN_IT_MAX_MISMATCH_DIAG 10
-void rn_it_mismatch(long *counter, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void rn_it_mismatch(long *counter, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -32,6 +32,7 @@ import contextlib
 import ctypes
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,8 @@ import traceback
 
 START_TIMEOUT_S = 10.0
 TAIL_LINES = 40
+SANITIZER_LINES = 30
+SANITIZER_RE = re.compile(r"ERROR: \w*Sanitizer|runtime error:")
 
 _brokers = []
 _out_lock = threading.RLock()
@@ -378,10 +381,18 @@ class Broker:
             return ""
 
     def log_tail(self, n=TAIL_LINES):
-        lines = self.log_text().splitlines()[-n:]
+        """Prints the first sanitizer report in the log (its top is what
+        matters and a plain tail cuts it off), then the last n lines."""
+        lines = self.log_text().splitlines()
         with _out_lock:
+            for i, line in enumerate(lines):
+                if SANITIZER_RE.search(line):
+                    _emit("# sanitizer report in the broker log (%s):" % self.log_path)
+                    for rep in lines[i:i + SANITIZER_LINES]:
+                        _emit("#   | " + rep)
+                    break
             _emit("# broker log tail (%s):" % self.log_path)
-            for line in lines:
+            for line in lines[-n:]:
                 _emit("#   | " + line)
 
     def cleanup(self):

@@ -35,12 +35,11 @@ rd_kafka_t *rn_rdk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf);
  * errs[i] receives each topic's result (RD_KAFKA_RESP_ERR__TIMED_OUT when
  * no result came); errors are printed as diagnostics.
  */
-void rn_rdk_create_topics(rd_kafka_t *rk, const char *const *names, int n,
-                          int nparts, rd_kafka_resp_err_t *errs);
+void rn_rdk_create_topics(rd_kafka_t *rk, const char *const *names, int n, int nparts,
+                          rd_kafka_resp_err_t *errs);
 
 /* Called for every message read; err is never set on m. */
-typedef void(rn_rdk_msg_cb)(const rd_kafka_message_t *m, int topic_idx,
-                            void *opaque);
+typedef void(rn_rdk_msg_cb)(const rd_kafka_message_t *m, int topic_idx, void *opaque);
 
 /*
  * Reads partitions 0..nparts-1 of each topic in names[0..n-1] from the
@@ -52,8 +51,8 @@ typedef void(rn_rdk_msg_cb)(const rd_kafka_message_t *m, int topic_idx,
  * hi[i * nparts + p] (-1 on error). Returns the number of partitions that
  * did not reach their end (0 on success), after a diagnostic.
  */
-int rn_rdk_read_all(const rn_it_broker_t *b, const char *const *names, int n,
-                    int nparts, rn_rdk_msg_cb *cb, void *opaque, int64_t *lo,
-                    int64_t *hi, int idle_ms, int timeout_ms);
+int rn_rdk_read_all(const rn_it_broker_t *b, const char *const *names, int n, int nparts,
+                    rn_rdk_msg_cb *cb, void *opaque, int64_t *lo, int64_t *hi, int idle_ms,
+                    int timeout_ms);
 
 #endif
