@@ -13,7 +13,7 @@
 #include "runnel.h"
 
 static const rn_api_entry_t rn__api_table[RN_API_KEY_MAX] = {
-    [RN_API_Produce] = {3, 11, rn_api_Produce},
+    [RN_API_Produce] = {0, 11, rn_api_Produce},
     [RN_API_Fetch] = {4, 16, rn_api_Fetch},
     [RN_API_ListOffsets] = {0, 8, rn_api_ListOffsets},
     [RN_API_Metadata] = {0, 12, rn_api_Metadata},

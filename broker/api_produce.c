@@ -11,10 +11,16 @@
  *
  * The request frame is the write buffer: batches are stored exactly as
  * received, with baseOffset rewritten in place (DESIGN §3 "Produce path").
+ * Produce v0-v2 carry legacy message sets (magic 0/1): those are
+ * up-converted to one record batch v2 per partition first, as Kafka's
+ * broker does, so the log only ever holds v2 batches. v0 is advertised
+ * because librdkafka 2.0.2 compresses with gzip/snappy/lz4 only when the
+ * broker's Produce range includes it.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "batch_legacy.h"
 #include "runnel.h"
 
 typedef struct rn__pr_ctx rn__pr_ctx_t;
@@ -24,6 +30,7 @@ typedef struct rn__pr_part {
   rn__pr_ctx_t *ctx;
   rn_ProduceResponse_PartitionProduceResponse *res;
   rn_partition_t *part;
+  rn_wr_t converted; /* up-converted legacy message set (Produce v0-v2) */
 } rn__pr_part_t;
 
 struct rn__pr_ctx {
@@ -47,6 +54,7 @@ static rn_err_t rn__pr_check_batch(void *arg, uint8_t *batch, size_t len,
   rn__pr_check_t *c = arg;
   if ((int64_t)len > c->max_batch) return RN_ERR_MESSAGE_TOO_LARGE;
   if (h->attributes & RN_BATCH_ATTR_CONTROL) return RN_ERR_INVALID_RECORD;
+  /* Produce v3+ carries only magic 2 (rn_batch_validate checked it). */
   int codec = h->attributes & RN_BATCH_COMPRESSION_MASK;
   if (codec == RN_BATCH_CODEC_ZSTD && c->api_version < 7)
     return RN_ERR_UNSUPPORTED_COMPRESSION_TYPE; /* KIP-110 */
@@ -68,6 +76,7 @@ static void rn__pr_done(rn__pr_ctx_t *ctx) {
 
 static void rn__pr_appended(rn_log_append_t *app, rn_err_t err) {
   rn__pr_part_t *pp = app->arg;
+  rn_wr_free(&pp->converted);
   if (err) {
     pp->res->ErrorCode = rn_err_kafka(err);
     pp->res->BaseOffset = -1;
@@ -131,6 +140,22 @@ void rn_api_Produce(rn_req_t *req) {
       else if (r.Acks == -1 &&
                rn_topic_config_i(&t->cfg, &b->cfg, RN_TCFG_MIN_INSYNC_REPLICAS) > 1)
         err = RN_ERR_NOT_ENOUGH_REPLICAS;
+      uint8_t *data = (uint8_t *)pd->Records.ptr;
+      size_t len = pd->Records.len > 0 ? (size_t)pd->Records.len : 0;
+      rn__pr_part_t *pp = &pps[j];
+      if (!err && req->api_version < 3) {
+        /* Legacy message set: a magic-2 batch here is invalid (Kafka). */
+        if (len > 16 && data[16] == 2) err = RN_ERR_INVALID_RECORD;
+        else {
+          rn_wr_init(&pp->converted, len + 256);
+          err = rn_batch_upconvert(data, len,
+                                   (size_t)rn_config_i(&b->cfg, RN_BCFG_SOCKET_REQUEST_MAX_BYTES),
+                                   &pp->converted);
+          if (err == RN_ERR__TOO_LARGE) err = RN_ERR_MESSAGE_TOO_LARGE;
+          data = pp->converted.buf;
+          len = pp->converted.len;
+        }
+      }
       if (!err) {
         rn__pr_check_t chk = {
             .api_version = req->api_version,
@@ -140,17 +165,15 @@ void rn_api_Produce(rn_req_t *req) {
                                       "LogAppendTime") == 0,
             .now_ms = now,
         };
-        err = rn_batch_each((uint8_t *)pd->Records.ptr, (size_t)pd->Records.len,
-                            rn__pr_check_batch, &chk);
+        err = rn_batch_each(data, len, rn__pr_check_batch, &chk);
         if (!err && chk.log_append_time) pr->LogAppendTimeMs = now;
       }
       if (!err) {
-        rn__pr_part_t *pp = &pps[j];
         pp->ctx = ctx;
         pp->res = pr;
         pp->part = part;
-        pp->app.data = (uint8_t *)pd->Records.ptr;
-        pp->app.len = (size_t)pd->Records.len;
+        pp->app.data = data;
+        pp->app.len = len;
         pp->app.sync = r.Acks == -1;
         pp->app.cb = rn__pr_appended;
         pp->app.arg = pp;
@@ -160,6 +183,7 @@ void rn_api_Produce(rn_req_t *req) {
           continue;
         }
       }
+      rn_wr_free(&pp->converted);
       pr->ErrorCode = rn_err_kafka(err);
       ctx->failed = 1;
       if (part) pr->LogStartOffset = rn_log_start_offset(part->log);

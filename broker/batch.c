@@ -570,6 +570,9 @@ static rn_err_t rn_unzstd(rn_batch_iter_t *it, const uint8_t *src, size_t n, siz
 
 /* ---- iterator -------------------------------------------------------------- */
 
+static rn_err_t rn_decompress(rn_batch_iter_t *it, int codec, const uint8_t *src, size_t n,
+                              size_t *outlen);
+
 void rn_batch_iter_init(rn_batch_iter_t *it, size_t max_bytes) {
   memset(it, 0, sizeof(*it));
   it->max_bytes = max_bytes ? max_bytes : RN_BATCH_ITER_MAX_DEFAULT;
@@ -587,14 +590,31 @@ rn_err_t rn_batch_iter_reset(rn_batch_iter_t *it, const uint8_t *batch, size_t l
   size_t n = (size_t)rn_batch_size(&it->hdr) - RN_BATCH_HEADER_SIZE;
   int codec = it->hdr.attributes & RN_BATCH_COMPRESSION_MASK;
   size_t out = 0;
-  /* One byte beyond the cap, so that output past the cap is seen. */
-  size_t lim = it->max_bytes < SIZE_MAX ? it->max_bytes + 1 : SIZE_MAX;
-  switch (codec) {
-  case RN_BATCH_CODEC_NONE:
+  if (codec == RN_BATCH_CODEC_NONE) {
     it->p = src;
     it->end = src + n;
     it->left = it->hdr.records_count;
     return 0;
+  }
+  if ((err = rn_decompress(it, codec, src, n, &out)))
+    return err;
+  it->p = it->scratch;
+  it->end = it->scratch + out;
+  it->left = it->hdr.records_count;
+  return 0;
+}
+
+/*
+ * Decompresses n bytes of one codec's stream into the scratch buffer,
+ * capped at it->max_bytes; *outlen is the decompressed size.
+ */
+static rn_err_t rn_decompress(rn_batch_iter_t *it, int codec, const uint8_t *src, size_t n,
+                              size_t *outlen) {
+  rn_err_t err;
+  size_t out = 0;
+  /* One byte beyond the cap, so that output past the cap is seen. */
+  size_t lim = it->max_bytes < SIZE_MAX ? it->max_bytes + 1 : SIZE_MAX;
+  switch (codec) {
   case RN_BATCH_CODEC_GZIP:
     err = rn_inflate(it, src, n, lim, &out);
     break;
@@ -614,9 +634,24 @@ rn_err_t rn_batch_iter_reset(rn_batch_iter_t *it, const uint8_t *batch, size_t l
     return err;
   if (out > it->max_bytes)
     return RN_ERR__TOO_LARGE;
-  it->p = it->scratch;
-  it->end = it->scratch + out;
-  it->left = it->hdr.records_count;
+  *outlen = out;
+  return 0;
+}
+
+rn_err_t rn__batch_decompress(rn_batch_iter_t *it, int codec, const uint8_t *src, size_t n,
+                              const uint8_t **out, size_t *outlen) {
+  it->p = it->end = NULL;
+  it->left = 0;
+  if (codec < RN_BATCH_CODEC_GZIP || codec > RN_BATCH_CODEC_ZSTD)
+    return RN_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+  if (!src && n)
+    return RN_ERR_CORRUPT_MESSAGE;
+  size_t len = 0;
+  rn_err_t err = rn_decompress(it, codec, src ? src : (const uint8_t *)"", n, &len);
+  if (err)
+    return err;
+  *out = it->scratch;
+  *outlen = len;
   return 0;
 }
 

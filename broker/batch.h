@@ -180,6 +180,22 @@ int rn_batch_iter_next(rn_batch_iter_t *it, rn_record_t *rec);
  * initialised again afterwards. */
 void rn_batch_iter_free(rn_batch_iter_t *it);
 
+/*
+ * Decompresses n bytes of one codec's stream (codec 1..4: gzip, snappy raw
+ * or xerial-framed, lz4 frame, zstd frame; the formats of a batch's records
+ * area) into the iterator's scratch buffer, for callers whose compressed
+ * data is not a v2 batch: the legacy message-set wrappers that
+ * rn_batch_upconvert() (batch_legacy.c) flattens. Output is capped at
+ * it->max_bytes (the caller may change that field between calls). On
+ * success *out points into the scratch buffer and *outlen is its length
+ * (0 allowed); valid until the next call, rn_batch_iter_reset() or
+ * rn_batch_iter_free(). Stops any record iteration in progress. Returns 0,
+ * RN_ERR_CORRUPT_MESSAGE (undecodable data), RN_ERR__TOO_LARGE,
+ * RN_ERR_UNSUPPORTED_COMPRESSION_TYPE (codec outside 1..4) or -ENOMEM.
+ */
+rn_err_t rn__batch_decompress(rn_batch_iter_t *it, int codec, const uint8_t *src, size_t n,
+                              const uint8_t **out, size_t *outlen);
+
 /* Walks a record's header area: returns 1 and fills *h (views into the
  * record), 0 at end, RN_ERR__TRUNCATED (< 0) on a malformed area. *pos
  * starts at 0. */
