@@ -22,6 +22,16 @@ static const rn_api_entry_t rn__api_table[RN_API_KEY_MAX] = {
     [RN_API_CreateTopics] = {0, 7, rn_api_CreateTopics},
     [RN_API_DeleteTopics] = {0, 6, rn_api_DeleteTopics},
     [RN_API_DescribeConfigs] = {0, 4, rn_api_DescribeConfigs},
+    [RN_API_OffsetCommit] = {0, 9, rn_api_OffsetCommit},
+    [RN_API_OffsetFetch] = {0, 9, rn_api_OffsetFetch},
+    [RN_API_JoinGroup] = {0, 9, rn_api_JoinGroup},
+    [RN_API_Heartbeat] = {0, 4, rn_api_Heartbeat},
+    [RN_API_LeaveGroup] = {0, 5, rn_api_LeaveGroup},
+    [RN_API_SyncGroup] = {0, 5, rn_api_SyncGroup},
+    [RN_API_DescribeGroups] = {0, 5, rn_api_DescribeGroups},
+    [RN_API_ListGroups] = {0, 5, rn_api_ListGroups},
+    [RN_API_DeleteGroups] = {0, 2, rn_api_DeleteGroups},
+    [RN_API_OffsetDelete] = {0, 0, rn_api_OffsetDelete},
 };
 
 const rn_api_entry_t *rn_api_entry(int16_t api_key) {

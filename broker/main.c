@@ -92,6 +92,7 @@ static void rn__signal_cb(uv_signal_t *s, int signum) {
   b->stopping = 1;
   uv_timer_stop(&b->retention_timer);
   rn_net_stop(b);
+  rn_groups_stop(b);
   rn_topic_close_all(b, rn__logs_closed, b);
 }
 
@@ -195,6 +196,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (rn_meta_open(b)) return 1;
+  if (rn_groups_open(b)) return 1;
   if ((rc = rn_net_listen(b, host, &port)) < 0) {
     fprintf(stderr, "runneld: cannot listen on %s:%d: %s\n", host, port, uv_strerror(rc));
     return 1;

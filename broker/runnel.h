@@ -25,6 +25,7 @@
 #include "batch.h"
 #include "config.h"
 #include "err.h"
+#include "group.h"
 #include "log.h"
 #include "proto_gen.h"
 #include "uring.h"
@@ -155,6 +156,8 @@ struct rn_broker {
   /* metadata log */
   rn_log_t *meta_log;
   int64_t meta_pending;
+  /* group coordinator and committed offsets (group.h) */
+  rn_groups_t *groups;
 };
 
 /* ---- net.c ------------------------------------------------------------------ */
@@ -214,6 +217,17 @@ void rn_api_CreateTopics(rn_req_t *req);
 void rn_api_DeleteTopics(rn_req_t *req);
 void rn_api_DescribeConfigs(rn_req_t *req);
 void rn_api_FindCoordinator(rn_req_t *req);
+/* Consumer groups and committed offsets (api_group.c, api_offsets_commit.c). */
+void rn_api_JoinGroup(rn_req_t *req);
+void rn_api_SyncGroup(rn_req_t *req);
+void rn_api_Heartbeat(rn_req_t *req);
+void rn_api_LeaveGroup(rn_req_t *req);
+void rn_api_DescribeGroups(rn_req_t *req);
+void rn_api_ListGroups(rn_req_t *req);
+void rn_api_DeleteGroups(rn_req_t *req);
+void rn_api_OffsetCommit(rn_req_t *req);
+void rn_api_OffsetFetch(rn_req_t *req);
+void rn_api_OffsetDelete(rn_req_t *req);
 
 /* ---- topic.c ---------------------------------------------------------------- */
 
