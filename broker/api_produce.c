@@ -135,6 +135,8 @@ void rn_api_Produce(rn_req_t *req) {
       rn_err_t err = 0;
       if (bad_acks) err = RN_ERR_INVALID_REQUIRED_ACKS;
       else if (!part) err = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+      else if (t->internal) err = RN_ERR_INVALID_TOPIC_EXCEPTION; /* Kafka: no client
+                                                                     appends to internal topics */
       else if (rn_log_error(part->log)) err = RN_ERR_KAFKA_STORAGE_ERROR;
       else if (pd->Records.len <= 0) err = RN_ERR_CORRUPT_MESSAGE;
       else if (r.Acks == -1 &&
