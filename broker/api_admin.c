@@ -1,6 +1,8 @@
 /*
  * api_admin.c: CreateTopics (0-7), DeleteTopics (0-6), DescribeConfigs
  * (0-4), and the topic-creation path shared with Metadata auto-creation.
+ * (CreatePartitions and DeleteRecords: api_partitions.c; AlterConfigs,
+ * IncrementalAlterConfigs and dynamic broker configs: api_configs.c.)
  *
  * A topic is created in three steps: its partition logs are opened
  * (directories created), its creation is appended to the metadata log and
@@ -94,6 +96,53 @@ rn_err_t rn_admin_create_topic(rn_broker_t *b, rn_str_t name, int32_t nparts,
   return 0;
 }
 
+/* ---- config sources (CreateTopics v5+, DescribeConfigs v1+) ------------------ */
+
+/* ConfigSource codes, in order of precedence (KIP-226). */
+enum {
+  RN_SRC_TOPIC = 1,           /* DYNAMIC_TOPIC_CONFIG */
+  RN_SRC_DYNAMIC_BROKER = 2,  /* DYNAMIC_BROKER_CONFIG */
+  RN_SRC_DYNAMIC_DEFAULT = 3, /* DYNAMIC_DEFAULT_BROKER_CONFIG */
+  RN_SRC_STATIC_BROKER = 4,   /* STATIC_BROKER_CONFIG */
+  RN_SRC_DEFAULT = 5,         /* DEFAULT_CONFIG */
+};
+
+/* One place a config's value can come from (a DescribeConfigs synonym). */
+typedef struct rn__layer {
+  int source;
+  const char *name;
+  const char *value;
+} rn__layer_t;
+
+#define RN__MAX_LAYERS 5
+
+/*
+ * Appends the layers of broker config k, highest precedence first: this
+ * broker's dynamic value, the cluster-wide dynamic default, the static
+ * value, the built-in default. with_node 0 leaves out this broker's level
+ * (the cluster-default resource). Returns the new count.
+ */
+static int rn__broker_layers(rn_broker_t *b, int k, int with_node, rn__layer_t *out, int n) {
+  const char *name = rn_bcfg_defs[k].name, *v;
+  if (with_node && (v = rn_dyncfg_value(b, 1, k)))
+    out[n++] = (rn__layer_t){RN_SRC_DYNAMIC_BROKER, name, v};
+  if ((v = rn_dyncfg_value(b, 0, k))) out[n++] = (rn__layer_t){RN_SRC_DYNAMIC_DEFAULT, name, v};
+  int set = 0;
+  v = rn_dyncfg_static(b, k, &set);
+  if (set && v) out[n++] = (rn__layer_t){RN_SRC_STATIC_BROKER, name, v};
+  if (rn_bcfg_defs[k].dflt) out[n++] = (rn__layer_t){RN_SRC_DEFAULT, name, rn_bcfg_defs[k].dflt};
+  return n;
+}
+
+/* Layers of topic config k for a topic with overrides tc. */
+static int rn__topic_layers(rn_broker_t *b, const rn_topic_config_t *tc, int k, rn__layer_t *out) {
+  int n = 0;
+  if (tc && tc->v[k].str) out[n++] = (rn__layer_t){RN_SRC_TOPIC, rn_tcfg_defs[k].name, tc->v[k].str};
+  int bi = rn_config_find(rn_tcfg_defs[k].synonym);
+  if (bi >= 0) n = rn__broker_layers(b, bi, 1, out, n);
+  return n;
+}
+
 /* ---- CreateTopics ------------------------------------------------------------ */
 
 typedef struct rn__ct_ctx {
@@ -107,6 +156,8 @@ typedef struct rn__ct_one {
   int32_t index;
 } rn__ct_one_t;
 
+static rn_str_t rn__arena_msg(rn_req_t *req, const char *msg);
+
 /* Fills the v5+ config listing of a created (or validated) topic. */
 static void rn__ct_fill_configs(rn_req_t *req, rn_CreateTopicsResponse_CreatableTopicResult *res,
                                 const rn_topic_config_t *tc) {
@@ -118,10 +169,13 @@ static void rn__ct_fill_configs(rn_req_t *req, rn_CreateTopicsResponse_Creatable
     rn_CreateTopicsResponse_CreatableTopicConfigs *c = &res->Configs[i];
     rn_CreateTopicsResponse_CreatableTopicConfigs_init(c);
     c->Name = rn_str_c(rn_tcfg_defs[i].name);
-    c->Value = rn_str_c(rn_topic_config_s(tc, &b->cfg, (rn_tcfg_t)i));
+    /* Copied: tc and the broker's values may change before the response
+     * is encoded (other creations in the request, AlterConfigs). */
+    const char *v = rn_topic_config_s(tc, &b->cfg, (rn_tcfg_t)i);
+    c->Value = v ? rn__arena_msg(req, v) : RN_STR_NULL;
     c->ReadOnly = 0;
-    int bi = rn_config_find(rn_tcfg_defs[i].synonym);
-    c->ConfigSource = tc->v[i].str ? 1 : (bi >= 0 && b->cfg.set[bi]) ? 4 : 5;
+    rn__layer_t l[RN__MAX_LAYERS];
+    c->ConfigSource = (int8_t)(rn__topic_layers(b, tc, i, l) ? l[0].source : RN_SRC_DEFAULT);
     c->IsSensitive = 0;
   }
 }
@@ -364,8 +418,6 @@ void rn_api_DeleteTopics(rn_req_t *req) {
 /* ---- DescribeConfigs -------------------------------------------------------- */
 
 enum { RN_RES_TOPIC = 2, RN_RES_BROKER = 4, RN_RES_BROKER_LOGGER = 8 };
-/* ConfigSource codes (DescribeConfigs v1+). */
-enum { RN_SRC_TOPIC = 1, RN_SRC_STATIC_BROKER = 4, RN_SRC_DEFAULT = 5 };
 
 static int rn__key_wanted(const rn_DescribeConfigsRequest_DescribeConfigsResource *res,
                           const char *name) {
@@ -378,11 +430,15 @@ static int rn__key_wanted(const rn_DescribeConfigsRequest_DescribeConfigsResourc
 typedef rn_DescribeConfigsResponse_DescribeConfigsResourceResult rn__dc_entry_t;
 typedef rn_DescribeConfigsResponse_DescribeConfigsSynonym rn__dc_syn_t;
 
+/*
+ * One config entry: its value and source come from the first layer (the
+ * built-in default when there is none), the synonyms (v1+, when asked)
+ * list every layer in order of precedence, as Kafka does.
+ */
 static void rn__dc_entry(rn_req_t *req, const rn_DescribeConfigsRequest *r, rn__dc_entry_t *e,
-                         const rn_cfg_def_t *def, const char *value, int source,
-                         const char *topic_override, const char *broker_name,
-                         const char *broker_value, int broker_set, const char *broker_default) {
+                         const rn_cfg_def_t *def, const char *value, const rn__layer_t *l, int n) {
   rn_DescribeConfigsResponse_DescribeConfigsResourceResult_init(e);
+  int source = n ? l[0].source : RN_SRC_DEFAULT;
   e->Name = rn_str_c(def->name);
   int sensitive = def->flags & RN_CFG_SENSITIVE;
   e->Value = sensitive ? RN_STR_NULL : rn_str_c(value);
@@ -393,26 +449,13 @@ static void rn__dc_entry(rn_req_t *req, const rn_DescribeConfigsRequest *r, rn__
   e->ConfigType = (int8_t)def->type;
   if (r->IncludeDocumentation) e->Documentation = rn_str_c(def->doc);
   if (r->IncludeSynonyms) {
-    rn__dc_syn_t *s = RN_ALLOC(req, rn__dc_syn_t, 3);
+    rn__dc_syn_t *s = RN_ALLOC(req, rn__dc_syn_t, n + 1);
     if (!s) return;
-    int n = 0;
-    if (topic_override) {
-      rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&s[n]);
-      s[n].Name = rn_str_c(def->name);
-      s[n].Value = rn_str_c(topic_override);
-      s[n++].Source = RN_SRC_TOPIC;
-    }
-    if (broker_set) {
-      rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&s[n]);
-      s[n].Name = rn_str_c(broker_name);
-      s[n].Value = sensitive ? RN_STR_NULL : rn_str_c(broker_value);
-      s[n++].Source = RN_SRC_STATIC_BROKER;
-    }
-    if (broker_default) {
-      rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&s[n]);
-      s[n].Name = rn_str_c(broker_name);
-      s[n].Value = rn_str_c(broker_default);
-      s[n++].Source = RN_SRC_DEFAULT;
+    for (int i = 0; i < n; i++) {
+      rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(&s[i]);
+      s[i].Name = rn_str_c(l[i].name);
+      s[i].Value = sensitive ? RN_STR_NULL : rn_str_c(l[i].value);
+      s[i].Source = (int8_t)l[i].source;
     }
     e->Synonyms = s;
     e->Synonyms_count = n;
@@ -436,6 +479,7 @@ void rn_api_DescribeConfigs(rn_req_t *req) {
     return;
   }
   resp.Results_count = n;
+  rn__layer_t l[RN__MAX_LAYERS];
   for (int32_t i = 0; i < n; i++) {
     rn_DescribeConfigsRequest_DescribeConfigsResource *res = &r.Resources[i];
     rn_DescribeConfigsResponse_DescribeConfigsResult *out = &resp.Results[i];
@@ -455,21 +499,20 @@ void rn_api_DescribeConfigs(rn_req_t *req) {
       for (int k = 0; k < RN_TCFG__COUNT; k++) {
         const rn_cfg_def_t *def = &rn_tcfg_defs[k];
         if (!rn__key_wanted(res, def->name)) continue;
-        int bi = rn_config_find(def->synonym);
-        const char *ov = t->cfg.v[k].str;
-        int bset = bi >= 0 && b->cfg.set[bi];
-        int src = ov ? RN_SRC_TOPIC : bset ? RN_SRC_STATIC_BROKER : RN_SRC_DEFAULT;
+        int nl = rn__topic_layers(b, &t->cfg, k, l);
         rn__dc_entry(req, &r, &out->Configs[out->Configs_count++], def,
-                     rn_topic_config_s(&t->cfg, &b->cfg, (rn_tcfg_t)k), src, ov,
-                     def->synonym, bi >= 0 ? b->cfg.v[bi].str : NULL, bset,
-                     bi >= 0 ? rn_bcfg_defs[bi].dflt : NULL);
+                     rn_topic_config_s(&t->cfg, &b->cfg, (rn_tcfg_t)k), l, nl);
       }
     } else if (res->ResourceType == RN_RES_BROKER) {
       char self[16];
       snprintf(self, sizeof self, "%d", b->node_id);
-      if (res->ResourceName.len > 0 && !rn_str_eq(res->ResourceName, self)) {
+      int per_broker = res->ResourceName.len > 0;
+      if (per_broker && !rn_str_eq(res->ResourceName, self)) {
+        char why[160];
+        snprintf(why, sizeof why, "Unexpected broker id, expected %d or empty string, but received %.*s",
+                 b->node_id, (int)res->ResourceName.len, (const char *)res->ResourceName.ptr);
         out->ErrorCode = RN_ERR_INVALID_REQUEST;
-        out->ErrorMessage = rn_str_c("Unexpected broker id: this is a single-node cluster.");
+        out->ErrorMessage = rn__arena_msg(req, why);
         continue;
       }
       out->Configs = RN_ALLOC(req, rn__dc_entry_t, RN_BCFG__COUNT);
@@ -477,10 +520,17 @@ void rn_api_DescribeConfigs(rn_req_t *req) {
       for (int k = 0; k < RN_BCFG__COUNT; k++) {
         const rn_cfg_def_t *def = &rn_bcfg_defs[k];
         if (!rn__key_wanted(res, def->name)) continue;
-        int bset = b->cfg.set[k];
-        rn__dc_entry(req, &r, &out->Configs[out->Configs_count++], def, b->cfg.v[k].str,
-                     bset ? RN_SRC_STATIC_BROKER : RN_SRC_DEFAULT, NULL, def->name,
-                     b->cfg.v[k].str, bset, def->dflt);
+        if (per_broker) {
+          int nl = rn__broker_layers(b, k, 1, l, 0);
+          rn__dc_entry(req, &r, &out->Configs[out->Configs_count++], def, b->cfg.v[k].str, l, nl);
+        } else {
+          /* The cluster-wide default resource lists only the dynamic
+           * defaults that are set (Kafka's currentDynamicDefaultConfigs). */
+          const char *v = rn_dyncfg_value(b, 0, k);
+          if (!v) continue;
+          int nl = rn__broker_layers(b, k, 0, l, 0);
+          rn__dc_entry(req, &r, &out->Configs[out->Configs_count++], def, v, l, nl);
+        }
       }
     } else {
       out->ErrorCode = RN_ERR_INVALID_REQUEST;

@@ -9,22 +9,42 @@
  *   <base>.log              record batches back to back (table A)
  *   <base>.index            sparse offset index (table B)
  *   <base>.timeindex        sparse time index (table C)
- *   runnel-log.checkpoint   log start offset and recovery point (table D)
+ *   runnel-log.checkpoint   log start offset, recovery point and the
+ *                           cleaner's offsets (table D)
  *
- * <base> is the segment's base offset in 20 zero-padded decimal digits: the
- * offset of its first batch. The segments of a partition, ordered by base,
- * hold consecutive offset ranges; the last one is the active segment, the
- * only one appended to. On open, "*.deleted" and "*.tmp" files are removed,
- * and index files without their ".log" are deleted. The checkpoint file is
- * runnel's own (Kafka keeps these values in per-directory files); tools
- * reading the segments ignore it.
+ * and, only while the log cleaner (compaction, section 5) replaces the
+ * segments whose bases lie in [<base>, <end>) by one cleaned segment:
+ *
+ *   <base>.log.cleaned, <base>.index.cleaned, <base>.timeindex.cleaned
+ *                           the cleaned segment being written (uncommitted)
+ *   <base>.index.swap, <base>.timeindex.swap
+ *                           its index files, renamed just before the commit
+ *   <base>.log.<end>.swap   the commit point: the cleaned segment, durable,
+ *                           replacing every segment with base in
+ *                           [<base>, <end>) (<end> in 20 digits as well)
+ *
+ * <base> is the segment's base offset in 20 zero-padded decimal digits. A
+ * segment covers the offsets [base, next segment's base); its first batch
+ * starts at base unless the cleaner removed records there. The segments of
+ * a partition, ordered by base, cover consecutive offset ranges; the last
+ * one is the active segment, the only one appended to. On open, an
+ * interrupted swap is finished or undone (I9), "*.deleted", "*.tmp" and
+ * "*.cleaned" files are removed, and index files without their ".log" are
+ * deleted. The checkpoint file is runnel's own (Kafka keeps these values
+ * in per-directory files); tools reading the segments ignore it.
  *
  * All integers are big-endian. Positions are byte offsets in the ".log" file
  * (u32: a segment never exceeds 2 GiB - 1; segment.bytes is clamped).
  *
  * Table A: a stored batch (record batch v2, magic 2). The bytes are exactly
  * those the producer sent, except the two fields marked (*), which are not
- * covered by the CRC, so rewriting them keeps the batch valid.
+ * covered by the CRC, so rewriting them keeps the batch valid. A batch the
+ * cleaner rewrote (section 5) keeps baseOffset, lastOffsetDelta, the
+ * producer fields, the codec and the other attribute bits, and the kept
+ * records' offset deltas, keys, values, headers and timestamps; it has
+ * fewer records (recordsCount < lastOffsetDelta + 1), a recomputed
+ * maxTimestamp and CRC, and, once it held a tombstone, attribute bit 6
+ * ("delete horizon") with baseTimestamp = the delete horizon (KIP-534).
  *
  *   pos  size  field
  *     0     8  baseOffset i64 (*)        offset assigned to the first record
@@ -77,22 +97,30 @@
  * wins, so a torn write leaves the previous state readable.
  *
  *     0     4  magic u32             0x524E4C43 "RNLC"
- *     4     2  version u16           1
+ *     4     2  version u16           2 (1 is read: bytes 40..59 were
+ *                                    cleanSize i64 and zeros)
  *     6     2  flags u16             bit 0: clean (written by a clean close)
  *     8     8  seq u64               1, 2, 3, ...
  *    16     8  logStartOffset i64    first offset consumers may read
+ *                                    (advanced by retention and by
+ *                                    rn_log_delete_records())
  *    24     8  recoveryPoint i64     every byte of the segments wholly
  *                                    below it, and their index files, is
  *                                    durable (fdatasync'ed)
  *    32     8  cleanBase i64         clean only: active segment's base
- *    40     8  cleanSize i64         clean only: its ".log" size in bytes
- *    48    12  reserved              zero
+ *    40     4  cleanSize u32         clean only: its ".log" size in bytes
+ *    44     8  cleanerOffset i64     first dirty offset: the cleaner's last
+ *                                    completed pass deduplicated every key
+ *                                    below it (Kafka's cleaner checkpoint)
+ *    52     8  cleanedEnd i64        gap bound G: the cleaner removed no
+ *                                    record at or above it (I3); made
+ *                                    durable before any swap commits
  *    60     4  crc u32               CRC-32C of bytes 0 .. 59
  *
  * ==== 2. Invariants =======================================================
  *
  * HW = high watermark, LEO = log end offset, LSO = log start offset,
- * RP = recovery point. Debug builds (RN_DEBUG) assert I1, I3 and the
+ * RP = recovery point. Debug builds (RN_DEBUG_BUILD) assert I1, I3 and the
  * ordering LSO <= HW <= LEO after every state change (rn__log_check()).
  *
  * I1 An offset is visible to consumers (< HW) only after its write
@@ -107,10 +135,17 @@
  *    round fdatasyncs every segment with completed writes since the last
  *    round, index files written since, and the directory when entries
  *    were created or removed.
- * I3 Offsets are dense and increasing across a partition's segments:
- *    batch k+1 starts at last offset of batch k + 1, a segment's base is
- *    the offset after its predecessor's last batch, and batches never
- *    overlap or straddle segments.
+ * I3 Offsets are increasing across a partition's segments and dense at
+ *    and above the gap bound G (table D, cleanedEnd): there, batch k+1
+ *    starts at last offset of batch k + 1 and a segment's base is the
+ *    offset after its predecessor's last batch. Below G the cleaner may
+ *    have removed records and whole batches (gaps; a batch keeps its
+ *    original baseOffset and lastOffsetDelta), but every segment still
+ *    covers its original range [base, next base): batches never overlap
+ *    or straddle segments. G = 0 for a log that was never compacted, so
+ *    such logs stay dense; recovery accepts a gap only below G. (A
+ *    compacted log whose checkpoint is lost takes G = the active
+ *    segment's base.)
  * I4 After any crash, rn_log_open() leaves the partition ending at the last
  *    complete, CRC-valid batch: segments from the recovery point on (and
  *    the active segment from its last index entry after a clean close) are
@@ -138,6 +173,34 @@
  *    returning, so a later crash never trusts the active segment's index
  *    files of an earlier clean close. A failed checkpoint write fails the
  *    partition like any other write (I5).
+ * I7 rn_log_delete_records() calls back (DeleteRecords is acknowledged)
+ *    only after a checkpoint written after the start offset moved is
+ *    durable, so an acknowledged deletion survives any crash. Segment
+ *    files below the new start offset may be unlinked before that; a crash
+ *    in between only makes rn_log_open() derive a smaller start offset from
+ *    the first remaining segment (nothing was acknowledged yet).
+ * I8 Compaction only removes: for every key, the record with the largest
+ *    offset below the cleaner's map end is kept (byte-exact key, value,
+ *    headers, timestamp, offset) unless it is a tombstone whose batch's
+ *    delete horizon has passed; records without a key are removed from
+ *    the cleaned range; control batches are kept; records beyond the map
+ *    end are kept. The cleaner rewrites only closed segments wholly below
+ *    both the high watermark and the durable recovery point, never the
+ *    active segment, and (min.compaction.lag.ms > 0) no segment holding a
+ *    record younger than the lag, nor any later one. A tombstone gets its
+ *    delete horizon (now + delete.retention.ms) on the first pass that
+ *    keeps it, which is a pass whose map covered it, so every older record
+ *    of its key is already gone when the horizon passes.
+ * I9 A swap is atomic across crashes. The cleaned files are fdatasync'ed
+ *    and G covers the pass before the commit rename "<base>.log.cleaned"
+ *    -> "<base>.log.<end>.swap"; the directory is fsync'ed after it, again
+ *    after the replaced segments' files are unlinked, and only then are
+ *    the swap files renamed to their final names. rn_log_open() finishes
+ *    a committed swap (unlinks what is left of [base, end), renames the
+ *    swap files; index files it cannot vouch for are removed and rebuilt)
+ *    and undoes an uncommitted one (removes "*.cleaned" and index
+ *    "*.swap" files). Readers holding a replaced segment keep reading its
+ *    old file: its descriptor stays open until the last read completes.
  *
  * ==== 3. States ===========================================================
  *
@@ -146,8 +209,9 @@
  *   (none) --rn_log_open()--> OPEN --rn__log_fail()--> FAILED
  *                               |                        |
  *                               +----rn_log_close()------+--> CLOSING
- *   CLOSING --rn__log_close_step(): writes, reads, rounds and checkpoint
- *             writes drained--> SYNCING --rn__log_close_step(): final
+ *   CLOSING --rn__log_close_step(): writes, reads, rounds, checkpoint
+ *             writes and a cleaner pass (cancelled) drained--> SYNCING
+ *             --rn__log_close_step(): final
  *             round (and clean checkpoint) done--> (freed, close callback)
  *   FAILED and delete_files skip the final round and checkpoint.
  *
@@ -163,8 +227,35 @@
  *            ACTIVE --rn__log_roll()--> CLOSED (final time-index entry,
  *            index files written by rn__seg_write_index(); durable once
  *            a round covers it and RP passes it in rn__log_round_done())
- *   CLOSED --rn_log_enforce_retention() via rn__seg_delete()--> DELETED
- *            (files unlinked; memory freed when its last I/O completes)
+ *   CLOSED --rn_log_enforce_retention() or rn_log_delete_records() via
+ *            rn__seg_delete()--> DELETED (files unlinked; memory freed
+ *            when its last I/O completes)
+ *   CLOSED --rn__job_new(): picked for a pass--> CLEANING (clean_ref and
+ *            a reference: retention and DeleteRecords stop before it; the
+ *            cleaner thread reads a dup of its fd)
+ *   CLEANING --rn__clean_finish(): pass over, not replaced--> CLOSED
+ *   CLEANING --rn__clean_replace(): swapped--> REPLACED (out of the
+ *            segment list, files unlinked or renamed over; memory and fd
+ *            freed when its last read completes)
+ *   (file) <base>.log.cleaned, fdatasync'ed by the cleaner thread
+ *            --rn__clean_commit(): renames, directory fsync--> SWAP
+ *            (<base>.log.<end>.swap) --rn__clean_commit_cb(): in memory it
+ *            replaces the group (rn__clean_replace), the replaced files
+ *            are unlinked, directory fsync --rn__clean_unlink_done():
+ *            final names--> CLOSED
+ *
+ * Log cleaning (one pass at a time per log; section 5):
+ *
+ *   IDLE --rn__cleaner_tick(): rn__clean_plan() finds it the dirtiest
+ *   eligible log--> PASS (cleaner thread, rn__clean_pass(): offset map,
+ *   then one cleaned file per group of segments, each posted back)
+ *   --rn__clean_pump() per posted group: WAIT_CKPT (G made durable) -->
+ *   COMMIT_FSYNC --> UNLINK_FSYNC (groups of one segment skip it) -->
+ *   next group--> (thread done, no group left) rn__clean_finish():
+ *   cleanerOffset = map end, checkpoint --> IDLE.
+ *   rn_log_close(), rn_log_set_config() without compact, a storage error
+ *   or rn_log_cleaner_stop() cancel a pass: uncommitted groups are
+ *   discarded (files unlinked), a committed one is finished.
  *
  * Append request:
  *
@@ -175,11 +266,85 @@
  *   written fails when its write completes, never earlier: the kernel owns
  *   its bytes until then).
  *
+ * Delete-records request:
+ *
+ *   rn_log_delete_records() (start offset advanced, segments deleted) -->
+ *   WAIT_CKPT --checkpoint write + fdatasync done, rn__log_ckpt_cb() via
+ *   rn__log_delete_ckpt_done()--> callback (err 0); the checkpoint failing,
+ *   or the log failing before its checkpoint is written --> callback with
+ *   the error.
+ *
  * ==== 4. API ==============================================================
  *
- * Threading: every function runs on the loop thread that owns the ring.
- * Buffers: rn_log_append() borrows the caller's bytes until its callback;
- * rn_log_read() hands back a malloc'd buffer the caller frees.
+ * Threading: every function runs on the loop thread that owns the ring
+ * (the cleaner's own thread is internal). Buffers: rn_log_append() borrows
+ * the caller's bytes until its callback; rn_log_read() hands back a
+ * malloc'd buffer the caller frees.
+ *
+ * ==== 5. Compaction (cleanup.policy=compact) ==============================
+ *
+ * Kafka's log cleaner. One cleaner per ring (rn_log_cleaner_start(), one
+ * pthread). Every log of that ring whose config has cleanup_compact set is
+ * eligible; there is nothing else to register. Every backoff_ms, at once
+ * after a pass, and when a compacted log's recovery point moved (closed
+ * segments became durable), the loop thread computes for each eligible
+ * log:
+ *
+ *   cleanable segments: the leading closed segments wholly below the high
+ *     watermark and the durable recovery point, cut at the first dirty
+ *     segment holding a record younger than min.compaction.lag.ms (by its
+ *     largest timestamp; only when the lag is > 0);
+ *   first dirty offset D = max(cleanerOffset, log start offset);
+ *   dirty ratio = bytes of cleanable segments at/after D / bytes of all
+ *     cleanable segments;
+ *
+ * and starts a pass on the log with the largest ratio among those with
+ * dirty bytes and ratio >= min.cleanable.dirty.ratio, or whose oldest dirty
+ * segment's first batch is older than max.compaction.lag.ms, or (when no
+ * log qualifies otherwise) whose earliest pending tombstone delete horizon
+ * has passed. A log whose pass failed (I/O or a corrupt batch: logged) is
+ * not retried for ten minutes.
+ *
+ * A pass (cleaner thread, reading dups of the segments' descriptors):
+ *   1. Offset map: the dirty cleanable batches, in offset order, skipping
+ *      control batches; key -> largest offset. Keys are stored as their
+ *      128-bit XXH3 digest (a collision would silently drop a key's latest
+ *      record, so 64 bits were judged too few; Kafka keeps 128-bit MD5),
+ *      24 bytes per key, open addressing, at most 80% full, in at most
+ *      dedupe_buffer_bytes of anonymous memory that is unmapped after the
+ *      pass. If the dirty range holds more keys, the map ends before the
+ *      batch that did not fit: the map end E <= the first uncleanable
+ *      offset, and a later pass continues from E (Kafka).
+ *   2. Groups: the cleanable segments with base < E, consecutive, as many
+ *      per group as fit in segment.bytes (by their current sizes) with
+ *      offsets spanning at most 2^31 - 1; each group becomes one segment
+ *      named by its first base (so segment counts shrink as logs shrink).
+ *   3. Filter each batch of a group (I8): below E, a record is kept if it
+ *      has a key, its offset >= the map's offset for the key (or the key is
+ *      not in the map), and it has a value or its batch's delete horizon is
+ *      unset or not yet passed. A batch all of whose records are kept and
+ *      that needs no new horizon is copied byte for byte; a batch with no
+ *      record kept disappears; otherwise it is rewritten (table A) and
+ *      recompressed with its own codec (as Kafka does). Control batches
+ *      and batches at or above E are copied. Index files are built with
+ *      the append path's rules. A single-segment group in which nothing
+ *      changed is dropped instead of swapped.
+ *   4. Each finished group's files are fdatasync'ed and handed to the loop
+ *      thread, which swaps it in (I9, section 3) while the thread goes on.
+ *   5. At the end, cleanerOffset = E (checkpointed) and the earliest
+ *      delete horizon of a kept tombstone is remembered (not persisted: a
+ *      restart forgets it until the next pass).
+ *
+ * Deletion: segments in a pass are not deleted by retention or by
+ * rn_log_delete_records() until the pass lets go of them (they go at the
+ * next rn_log_enforce_retention()); the log start offset moves at once
+ * all the same.
+ *
+ * Rolling: a compacted log rolls only on append (rn_log_enforce_retention()
+ * does not roll it when idle), also when the active segment is older than
+ * max.compaction.lag.ms (Kafka's maxSegmentMs). Producer state
+ * (idempotence) is not considered yet: Kafka keeps each producer's last
+ * batch even when empty; runnel drops empty batches.
  */
 #ifndef RN_LOG_H
 #define RN_LOG_H
@@ -200,10 +365,23 @@ typedef struct rn_log_config {
   int64_t retention_bytes;      /* retention.bytes per partition, -1 = unlimited */
   int32_t index_interval_bytes; /* index.interval.bytes between index entries */
   int32_t segment_index_bytes;  /* segment.index.bytes: max index file size */
+  /* cleanup.policy: "delete" sets cleanup_delete, "compact" cleanup_compact
+   * (both for "compact,delete"). Without cleanup_delete, retention.ms and
+   * retention.bytes are ignored. cleanup_compact makes the log eligible for
+   * the ring's cleaner (section 5). */
+  int cleanup_delete;
+  int cleanup_compact;
+  int64_t delete_retention_ms;      /* delete.retention.ms: tombstone life after its first clean */
+  int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms: younger records are not compacted */
+  int64_t max_compaction_lag_ms;    /* max.compaction.lag.ms: older dirty data forces a pass */
+  double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio, 0 .. 1 */
 } rn_log_config_t;
 
 /* Kafka's defaults (segment.bytes 1 GiB, segment.ms 7 d, retention.ms 7 d,
- * retention.bytes -1, index.interval.bytes 4096, segment.index.bytes 10 MiB). */
+ * retention.bytes -1, index.interval.bytes 4096, segment.index.bytes 10 MiB,
+ * cleanup.policy delete, delete.retention.ms 1 d, min.compaction.lag.ms 0,
+ * max.compaction.lag.ms INT64_MAX, min.cleanable.dirty.ratio 0.5): setting
+ * cleanup_compact = 1 alone enables compaction with Kafka's behaviour. */
 void rn_log_config_default(rn_log_config_t *cfg);
 
 #define RN_LOG_OPEN_REPAIR 0x1 /* truncate at the first corrupt batch (I4) */
@@ -226,7 +404,10 @@ void rn_log_config_default(rn_log_config_t *cfg);
 rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *cfg, int flags,
                      rn_log_t **out);
 
-/* Applies new config values live (retention and roll checks use them next). */
+/* Applies new config values live (retention, roll checks and the cleaner
+ * use them next). Turning cleanup_compact on makes the log eligible for
+ * compaction at the cleaner's next check; turning it off cancels a pass in
+ * progress (a group being swapped in finishes). */
 void rn_log_set_config(rn_log_t *log, const rn_log_config_t *cfg);
 
 int64_t rn_log_start_offset(const rn_log_t *log); /* log start offset */
@@ -329,6 +510,11 @@ struct rn_log_read {
  * runs later with err 0 or a storage error. Finding the position is a
  * sparse-index lookup plus a header scan.
  *
+ * Compacted logs (section 5) have gaps: the first batch returned is the
+ * one holding offset or, when offset was removed, the first one after it
+ * (possibly in a later segment), as in Kafka; callers move on to the
+ * returned batches' last offset + 1, never to offset + records.
+ *
  * Details: max_offset is clamped to the high watermark; a batch that
  * contains max_offset is not returned (so with max_offset = LSO nothing of
  * an open transaction's batch leaks). Data comes from one segment per
@@ -362,18 +548,65 @@ void rn_log_max_timestamp(const rn_log_t *log, int64_t *timestamp, int64_t *offs
 /* ---- maintenance --------------------------------------------------------- */
 
 /*
- * Applies retention.ms / retention.bytes: deletes whole closed segments
- * (never the active one) and advances the log start offset. Also rolls an
- * active segment older than segment.ms. now_ms is wall-clock ms.
- * Returns the number of segments deleted, or a negative error.
+ * Applies retention.ms / retention.bytes (only with cleanup_delete):
+ * deletes whole closed segments (never the active one) and advances the
+ * log start offset. Also rolls an active segment older than segment.ms,
+ * except on a compacted log: there, as in Kafka, only an append rolls
+ * (rn_log_append(), also by max.compaction.lag.ms), so the log's last
+ * batch stays in the active segment, which is never cleaned, and a
+ * consumer always finds a batch at the end of the log instead of a gap
+ * up to the high watermark. now_ms is wall-clock ms. Returns the number
+ * of segments deleted, or a negative error.
  *
- * Only segments wholly below the high watermark are deleted. A segment's
+ * Only segments wholly below the high watermark are deleted, and none from
+ * the first one the cleaner is working on (they go at a later call). A segment's
  * age is now_ms minus its largest record timestamp (its file's mtime when
  * it has no timestamps), as in Kafka. The new log start offset is written
  * to the checkpoint asynchronously. A failed or closing log deletes
  * nothing (returns 0).
  */
 int rn_log_enforce_retention(rn_log_t *log, int64_t now_ms);
+
+/* ---- DeleteRecords ------------------------------------------------------ */
+
+typedef struct rn_log_delete rn_log_delete_t;
+/* err: 0 (the new start offset is durable), or the storage error (-errno)
+ * or RN_ERR__CLOSED that kept it from becoming durable. */
+typedef void (*rn_log_delete_cb)(rn_log_delete_t *req, rn_err_t err);
+
+/* Caller-owned request; valid until its callback has run. */
+struct rn_log_delete {
+  /* in */
+  rn_log_delete_cb cb;
+  void *arg; /* caller's */
+  /* out, valid when rn_log_delete_records() returns 0 */
+  int64_t low_watermark; /* log start offset after the call */
+  /* private */
+  rn_log_delete_t *next;
+  uint64_t ckpt_seq; /* checkpoint write that makes it durable */
+};
+
+/*
+ * Advances the log start offset to offset, as Kafka's DeleteRecords does
+ * (UnifiedLog.maybeIncrementLogStartOffset): offsets below it stop being
+ * readable at once (reads get RN_ERR_OFFSET_OUT_OF_RANGE), closed segments
+ * wholly below it are deleted at once (Kafka leaves that to its next
+ * retention pass), and the new start offset is written to the checkpoint
+ * (table D). An offset at or below the current start offset changes
+ * nothing (low_watermark reports the current one). The callback runs once
+ * a checkpoint holding the start offset is durable (I7), later, never
+ * inside this call.
+ *
+ * Returns 0 (req->low_watermark set, callback pending), or without calling
+ * back: RN_ERR_OFFSET_OUT_OF_RANGE for offset < 0 or above the high
+ * watermark (the caller maps DeleteRecords' -1 to the high watermark),
+ * RN_ERR_KAFKA_STORAGE_ERROR for a failed log (I5, also when the
+ * checkpoint write cannot be submitted), RN_ERR__CLOSED after
+ * rn_log_close(), -EINVAL for a NULL cb. Loop thread.
+ */
+rn_err_t rn_log_delete_records(rn_log_t *log, int64_t offset, rn_log_delete_t *req);
+
+/* ---- close ----------------------------------------------------------------- */
 
 typedef void (*rn_log_close_cb)(void *arg);
 /*
@@ -390,5 +623,66 @@ typedef void (*rn_log_close_cb)(void *arg);
  * scan. After rn_log_close() the log must not be used.
  */
 void rn_log_close(rn_log_t *log, int delete_files, rn_log_close_cb cb, void *arg);
+
+/* ---- compaction (section 5) ---------------------------------------------- */
+
+typedef struct rn_log_cleaner rn_log_cleaner_t;
+
+typedef struct rn_log_cleaner_config {
+  /* runnel.log.cleaner.dedupe.buffer.size (Kafka's
+   * log.cleaner.dedupe.buffer.size): bytes of key map per pass, 24 per
+   * key; default 128 MiB, at least 64 KiB. Mapped only during a pass. */
+  int64_t dedupe_buffer_bytes;
+  /* log.cleaner.backoff.ms: how often idle logs are checked (ms);
+   * default 15000. */
+  int64_t backoff_ms;
+  /* log.cleaner.io.buffer.size: read and write buffer of the cleaner
+   * thread (bytes; grows for larger batches); default 1 MiB. */
+  int32_t io_buffer_bytes;
+} rn_log_cleaner_config_t;
+
+/* The defaults above. */
+void rn_log_cleaner_config_default(rn_log_cleaner_config_t *cfg);
+
+/*
+ * Starts the cleaner of ring's logs: a timer and an async handle on the
+ * ring's loop (they keep the loop alive only while a pass is under way)
+ * and one pthread. Every log of this ring with cleanup_compact, opened before or
+ * after, is considered (section 5). At most one cleaner per ring.
+ * Returns 0, -EEXIST (a cleaner already runs on ring), -EINVAL, -ENOMEM,
+ * or the pthread_create error (negative). Loop thread.
+ */
+rn_err_t rn_log_cleaner_start(rn_uring_t *ring, const rn_log_cleaner_config_t *cfg,
+                              rn_log_cleaner_t **out);
+/*
+ * Stops the cleaner: cancels the pass in progress, joins the thread
+ * (waits at most for the batch it is processing), discards uncommitted
+ * cleaned files, then frees the cleaner once its handles are closed (the
+ * loop must run afterwards, as after any uv_close()). A log whose group is
+ * being swapped in finishes that swap on its own. Logs stay open and
+ * usable; nothing is cleaned until a cleaner starts again. c may be NULL.
+ * Loop thread.
+ */
+void rn_log_cleaner_stop(rn_log_cleaner_t *c);
+/* Checks the logs now instead of at the next backoff tick (e.g. after a
+ * config change). Loop thread. */
+void rn_log_cleaner_wakeup(rn_log_cleaner_t *c);
+
+/* Counters of the cleaner (all logs since it started) or of one log (since
+ * it was opened). */
+typedef struct rn_log_clean_stats {
+  uint64_t passes;            /* completed passes */
+  uint64_t failed_passes;     /* passes ended by an error (logged) */
+  uint64_t groups_swapped;    /* cleaned segments swapped in */
+  uint64_t bytes_read;        /* segment bytes read by passes */
+  uint64_t bytes_written;     /* cleaned segment bytes written */
+  uint64_t records_removed;   /* records dropped by passes */
+  uint64_t batches_rewritten; /* batches written with fewer records */
+  int64_t last_pass_ms;       /* wall clock ms of the last completed pass, -1 */
+  int64_t cleaner_offset;     /* rn_log_clean_stats only: first dirty offset */
+} rn_log_clean_stats_t;
+
+void rn_log_clean_stats(const rn_log_t *log, rn_log_clean_stats_t *out);
+void rn_log_cleaner_stats(const rn_log_cleaner_t *c, rn_log_clean_stats_t *out);
 
 #endif

@@ -171,8 +171,8 @@ int rn__idx_validate(const rn__log_seg_t *seg, const rn__log_idx_t *idx, const r
 
 /* Maps one index file read-only. Returns 0, -ENOENT or another -errno,
  * -EINVAL for a size that is not a multiple of the entry. */
-static rn_err_t rn__idx_map_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix,
-                                 rn__log_idx_t *ix, size_t esize) {
+rn_err_t rn__idx_map_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix, rn__log_idx_t *ix,
+                          size_t esize) {
   char path[4096];
   rn__seg_path(log, seg->base, suffix, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -385,7 +385,9 @@ rn_err_t rn__seg_load_index(rn_log_t *log, rn__log_seg_t *seg) {
   seg->bytes_since_idx = 0;
   int64_t end_pos, end_off;
   int bad;
-  rn_err_t err = rn__seg_scan(log, seg, 0, -1, 1, &end_pos, &end_off, &bad);
+  /* A closed segment's batches lie below its range end (I3). */
+  int64_t limit = seg == log->segs[log->nsegs - 1] ? -1 : seg->next_offset;
+  rn_err_t err = rn__seg_scan(log, seg, 0, -1, limit, 1, &end_pos, &end_off, &bad);
   if (err) return err;
   rn__seg_index_finish(seg);
   if (bad)

@@ -10,7 +10,13 @@
  *   log_read.c       rn_log_read()
  *   log_recover.c    rn_log_open(): directory listing, checkpoint file,
  *                    recovery scan, torn-tail truncation, repair
- *   log_retention.c  retention, segment deletion, async checkpoint writes
+ *   log_retention.c  retention, segment deletion, async checkpoint writes,
+ *                    rn_log_delete_records() (DeleteRecords)
+ *   log_clean.c      compaction, loop side: the per-ring registry of
+ *                    compacted logs, the cleaner (thread, timer, async
+ *                    handle), choosing logs, jobs, the swap state machine
+ *   log_clean_pass.c compaction, cleaner-thread side: one pass (offset map,
+ *                    filter and rewrite of batches, cleaned files)
  * See log.h for the specification this implements.
  */
 #ifndef RN_LOG_INT_H
@@ -28,7 +34,7 @@
 #define RN__LOG_TIDX_ENTRY 12 /* .timeindex entry bytes (table C) */
 #define RN__LOG_CKPT_SLOT 64  /* checkpoint slot bytes (table D) */
 #define RN__LOG_CKPT_MAGIC 0x524E4C43u
-#define RN__LOG_CKPT_VERSION 1
+#define RN__LOG_CKPT_VERSION 2
 #define RN__LOG_CKPT_CLEAN 0x1
 #define RN__LOG_CKPT_NAME "runnel-log.checkpoint"
 #define RN__LOG_MAX_IOV 256           /* iovecs per write */
@@ -55,6 +61,8 @@ struct rn__log_seg {
   int deleted;         /* unlinked; freed when refs drops to 0 */
   int idx_checked;     /* closed segment: index files validated */
   int scanned;         /* rn_log_open(): validated by a full scan */
+  int clean_ref;       /* in a cleaner job (holds a ref): not deleted meanwhile */
+  int64_t first_ts;    /* first batch's maxTimestamp (max.compaction.lag.ms); -2 unknown */
   int64_t created_ms;  /* segment.ms reference (wall clock) */
   int64_t max_ts;      /* largest batch maxTimestamp, -1 if none */
   int64_t max_ts_offset;
@@ -137,6 +145,25 @@ struct rn_log {
   uint8_t ckpt_buf[RN__LOG_CKPT_SLOT];
   struct iovec ckpt_iov;
   rn_uring_req_t ckpt_req;
+  /* rn_log_delete_records() requests waiting for a checkpoint (I7), in
+   * request order; non-empty only while a checkpoint write is in flight */
+  rn_log_delete_t *del_head, *del_tail;
+  int64_t ckpt_rp_issued, ckpt_gap_issued; /* values in the write in flight */
+  int64_t rp_durable;                      /* RP of the last durable checkpoint */
+
+  /* compaction (log_clean.c) */
+  int64_t clean_offset;            /* D: first dirty offset (table D cleanerOffset) */
+  int64_t clean_gap_end;           /* G: no record removed at or above it (I3) */
+  int64_t clean_gap_durable;       /* G of the last durable checkpoint */
+  int64_t clean_min_horizon;       /* earliest delete horizon of a kept tombstone, 0 none */
+  int64_t clean_skip_until;        /* wall ms: no pass before (after a failed one) */
+  int64_t clean_rp_seen;           /* rp_durable when the cleaner last heard of it */
+  struct rn__clean_job *clean_job; /* pass in progress, or NULL */
+  struct rn__log_ctx *clean_ctx;   /* registry this log is on (compacting), or NULL */
+  rn_log_t *clean_next, *clean_prev;
+  int clean_state; /* RN__CLEAN_* swap machine state */
+  rn_uring_req_t clean_req;
+  rn_log_clean_stats_t clean_stats;
 
   /* reads */
   unsigned reads_inflight;
@@ -242,22 +269,109 @@ ssize_t rn__pwrite_full(int fd, const void *buf, size_t n, int64_t off);
 /*
  * Scans seg from pos (a batch start) to the end of its file, validating
  * every batch (I4): magic, lengths, offsets (the first one equal to expect,
- * or >= seg->base when expect < 0; then dense) and the CRC-32C. With
+ * or >= seg->base when expect < 0; then dense, except that a batch may
+ * start after a gap when its base <= log->clean_gap_end, I3; and below
+ * limit when limit >= 0, the next segment's base) and the CRC-32C. With
  * rebuild, also appends index entries and updates the segment's largest
  * timestamp (the caller reset them). On return *end_pos / *end_offset
  * describe the valid prefix; *bad is 1 when bytes remain after it (an
  * invalid or torn batch starts at *end_pos). Returns 0 or -errno.
  */
-rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect, int rebuild,
-                      int64_t *end_pos, int64_t *end_offset, int *bad);
+rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect, int64_t limit,
+                      int rebuild, int64_t *end_pos, int64_t *end_offset, int *bad);
 void rn__ckpt_encode(rn_log_t *log, uint8_t *slot, int clean, int64_t clean_base,
                      int64_t clean_size);
 
 /* ---- log_retention.c ---- */
 void rn__log_ckpt_request(rn_log_t *log);
+/* Deletes segs[index] (files and list entry; memory at refs 0). Callers
+ * must not delete a segment with clean_ref set: rn__seg_deletable(). */
 void rn__seg_delete(rn_log_t *log, size_t index);
+int rn__seg_deletable(const rn__log_seg_t *seg);
+/* After a checkpoint write: calls back the delete requests that checkpoint
+ * seq (0 = the write failed) made durable, and fails the rest when no
+ * checkpoint is in flight any more. */
+void rn__log_delete_ckpt_done(rn_log_t *log, uint64_t seq);
 
-#ifdef RN_DEBUG
+/* ---- log_clean.c (loop side of compaction) ---- */
+enum { RN__CLEAN_IDLE = 0, RN__CLEAN_WAIT_CKPT, RN__CLEAN_COMMIT_FSYNC, RN__CLEAN_UNLINK_FSYNC };
+/* rn_log_open() / rn_log_set_config(): joins or leaves the ring's registry
+ * of compacted logs; leaving cancels a pass. */
+void rn__log_clean_config(rn_log_t *log);
+/* rn_log_close(): cancels the pass and leaves the registry. The close
+ * drains until rn__log_clean_busy() is 0. */
+void rn__log_clean_close(rn_log_t *log);
+int rn__log_clean_busy(const rn_log_t *log);
+/* A checkpoint write completed (ok: durable). Resumes a waiting swap. */
+void rn__log_clean_ckpt_done(rn_log_t *log, int ok);
+/* Effective segment.ms: for compacted logs min(segment.ms, max.compaction.lag.ms). */
+int64_t rn__log_roll_ms(const rn_log_t *log);
+
+/* ---- log_clean_pass.c (cleaner thread) ---- */
+/* One segment of a job, as the thread sees it. */
+typedef struct rn__clean_seg {
+  int64_t base, end; /* covers [base, end): end is the next segment's base */
+  int64_t size;      /* bytes of its .log */
+  int fd;            /* dup of the segment's fd; the thread closes it */
+} rn__clean_seg_t;
+
+enum { RN__CLEAN_MSG_GROUP = 1, RN__CLEAN_MSG_DONE };
+
+/* Thread -> loop: a cleaned group ready to swap in, or the end of the pass. */
+typedef struct rn__clean_msg {
+  struct rn__clean_msg *next;
+  struct rn__clean_job *job;
+  int kind;
+  size_t first, count; /* GROUP: job->segs[first .. first + count) replaced */
+  int64_t base, end;   /* GROUP: [base, end) */
+  int64_t size;        /* GROUP: bytes of <base>.log.cleaned */
+} rn__clean_msg_t;
+
+typedef struct rn__clean_job {
+  /* Set by the loop before the job is handed out; read-only afterwards. */
+  char *dir;
+  rn__clean_seg_t *segs; /* cleanable segments, from the log's first */
+  size_t nsegs;
+  int64_t first_dirty; /* the offset map covers [first_dirty, dirty_end) */
+  int64_t dirty_end;
+  int64_t delete_retention_ms;
+  int64_t segment_bytes;
+  int32_t index_interval_bytes, segment_index_bytes;
+  size_t map_bytes; /* dedupe buffer */
+  size_t io_bytes;
+  int cancel; /* atomic: set by the loop, polled by the thread */
+  /* Set by the thread before its first message. */
+  int64_t end; /* map end E: new first dirty offset */
+  /* Set by the thread before the DONE message. */
+  rn_err_t err; /* 0, -ECANCELED, -errno or RN_ERR_CORRUPT_MESSAGE */
+  char errmsg[256];
+  int64_t min_horizon; /* earliest delete horizon of a kept tombstone, 0 none */
+  rn_log_clean_stats_t stats;
+  /* Loop side. */
+  rn_log_t *log;
+  struct rn_log_cleaner *cleaner; /* NULL once the cleaner stopped */
+  struct rn__clean_job *cnext;    /* the cleaner's live jobs */
+  rn__log_seg_t **lsegs;          /* the segments (each holds a ref) */
+  unsigned char *released;        /* lsegs[k] ref dropped (swapped out) */
+  int thread_done;
+  rn__clean_msg_t done_msg;           /* the DONE message (not malloc'd) */
+  rn__clean_msg_t *sq_head, *sq_tail; /* groups waiting to be swapped in */
+  rn__log_seg_t *pending;             /* new segment of the group in COMMIT_FSYNC */
+  int64_t pending_old_size;
+} rn__clean_job_t;
+
+/* Runs one pass of job on the calling thread; post(arg, msg) hands each
+ * message over: GROUP messages are malloc'd (the receiver frees them), the
+ * DONE message is &job->done_msg. Always ends with the DONE message, after
+ * every job->segs[k].fd was closed. */
+void rn__clean_pass(rn__clean_job_t *job, void (*post)(void *arg, rn__clean_msg_t *msg), void *arg);
+
+/* ---- shared helpers exposed for the cleaner ---- */
+rn_err_t rn__idx_map_file(rn_log_t *log, rn__log_seg_t *seg, const char *suffix, rn__log_idx_t *ix,
+                          size_t esize);
+void rn__seg_max_from_tidx(rn__log_seg_t *seg);
+
+#ifdef RN_DEBUG_BUILD
 #define RN__LOG_CHECK(log) rn__log_check(log)
 #else
 #define RN__LOG_CHECK(log) ((void)0)

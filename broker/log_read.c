@@ -59,7 +59,11 @@ static void rn__log_read_cb(rn_uring_req_t *u, int res) {
     } else {
       rn_batch_hdr_t h;
       rn_batch_parse_hdr(p + last, len - last, &h);
-      rn__log_rcache_put(log, seg, h.base_offset + h.last_offset_delta + 1, rd->pos + (int64_t)len);
+      /* Not for a segment deleted or replaced meanwhile: it is freed below
+       * and its address may come back as another segment's. */
+      if (!seg->deleted)
+        rn__log_rcache_put(log, seg, h.base_offset + h.last_offset_delta + 1,
+                           rd->pos + (int64_t)len);
     }
   }
   if (err || len == 0) {

@@ -15,6 +15,9 @@
  * durable, the recovery point moves to the active segment's base, and a
  * non-clean checkpoint is written before the log is handed out.
  *
+ * Before any of that, rn__open_finish_swaps() finishes or undoes a
+ * segment swap that the cleaner left behind (I9).
+ *
  * Everything here is synchronous: it runs at start-up or topic creation.
  */
 #include <dirent.h>
@@ -35,6 +38,7 @@ typedef struct rn__ckpt {
   uint64_t seq;
   int clean;
   int64_t start, rp, clean_base, clean_size;
+  int64_t cleaner_offset, gap_end; /* version 2 */
 } rn__ckpt_t;
 
 void rn__ckpt_encode(rn_log_t *log, uint8_t *slot, int clean, int64_t clean_base,
@@ -47,12 +51,15 @@ void rn__ckpt_encode(rn_log_t *log, uint8_t *slot, int clean, int64_t clean_base
   rn_put_be64(slot + 16, (uint64_t)log->start_offset);
   rn_put_be64(slot + 24, (uint64_t)log->rp);
   rn_put_be64(slot + 32, (uint64_t)(clean ? clean_base : -1));
-  rn_put_be64(slot + 40, (uint64_t)(clean ? clean_size : -1));
+  rn_put_be32(slot + 40, (uint32_t)(clean ? clean_size : -1));
+  rn_put_be64(slot + 44, (uint64_t)log->clean_offset);
+  rn_put_be64(slot + 52, (uint64_t)log->clean_gap_end);
   rn_put_be32(slot + 60, rn_crc32c(0, slot, 60));
 }
 
 static int rn__ckpt_decode(const uint8_t *slot, rn__ckpt_t *ck) {
-  if (rn_be32(slot) != RN__LOG_CKPT_MAGIC || rn_be16(slot + 4) != RN__LOG_CKPT_VERSION ||
+  unsigned version = rn_be16(slot + 4);
+  if (rn_be32(slot) != RN__LOG_CKPT_MAGIC || (version != 1 && version != RN__LOG_CKPT_VERSION) ||
       rn_be32(slot + 60) != rn_crc32c(0, slot, 60))
     return 0;
   ck->valid = 1;
@@ -61,8 +68,16 @@ static int rn__ckpt_decode(const uint8_t *slot, rn__ckpt_t *ck) {
   ck->start = (int64_t)rn_be64(slot + 16);
   ck->rp = (int64_t)rn_be64(slot + 24);
   ck->clean_base = (int64_t)rn_be64(slot + 32);
-  ck->clean_size = (int64_t)rn_be64(slot + 40);
-  if (ck->start < 0 || ck->rp < 0) ck->valid = 0;
+  if (version == 1) {
+    /* Written before compaction existed: nothing was ever cleaned. */
+    ck->clean_size = (int64_t)rn_be64(slot + 40);
+    ck->cleaner_offset = ck->gap_end = 0;
+  } else {
+    ck->clean_size = (int64_t)rn_be32(slot + 40);
+    ck->cleaner_offset = (int64_t)rn_be64(slot + 44);
+    ck->gap_end = (int64_t)rn_be64(slot + 52);
+  }
+  if (ck->start < 0 || ck->rp < 0 || ck->cleaner_offset < 0 || ck->gap_end < 0) ck->valid = 0;
   return ck->valid;
 }
 
@@ -146,8 +161,8 @@ static rn_err_t rn__fd_size(int fd, int64_t *size) {
 
 /* ---- scan ------------------------------------------------------------------- */
 
-rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect, int rebuild,
-                      int64_t *end_pos, int64_t *end_offset, int *bad) {
+rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t expect, int64_t limit,
+                      int rebuild, int64_t *end_pos, int64_t *end_offset, int *bad) {
   rn__win_t w = {.fd = seg->fd};
   rn_err_t err = rn__fd_size(seg->fd, &w.fsize);
   if (err) return err;
@@ -162,9 +177,16 @@ rn_err_t rn__seg_scan(rn_log_t *log, rn__log_seg_t *seg, int64_t pos, int64_t ex
     if (h.magic != 2 || size < RN_BATCH_HEADER_SIZE || size > w.fsize - pos ||
         pos + size > INT32_MAX || h.last_offset_delta < 0)
       break;
-    if (next >= 0 ? h.base_offset != next : h.base_offset < seg->base) break;
+    if (next >= 0) {
+      /* Dense, or a gap the cleaner left: it ends at or below G (I3). */
+      if (h.base_offset < next) break;
+      if (h.base_offset > next && h.base_offset > log->clean_gap_end) break;
+    } else if (h.base_offset < seg->base) {
+      break;
+    }
     int64_t last = h.base_offset + h.last_offset_delta;
     if (last - seg->base > INT32_MAX) break;
+    if (limit >= 0 && last >= limit) break; /* past the segment's range */
     if (!(p = rn__win_get(&w, pos, (size_t)size, &err))) break;
     if (rn_crc32c(0, p + RN_BATCH_ATTR_OFFSET, (size_t)size - RN_BATCH_ATTR_OFFSET) != h.crc) break;
     if (rebuild) {
@@ -224,6 +246,120 @@ static rn_err_t rn__log_find_valid_after(rn_log_t *log, size_t i, int64_t pos, i
     if (err) return err;
   }
   return 0;
+}
+
+/* ---- interrupted swaps (I9) ------------------------------------------------ */
+
+static int rn__parse_digits20(const char *p, int64_t *v) {
+  int64_t x = 0;
+  for (int i = 0; i < 20; i++) {
+    if (p[i] < '0' || p[i] > '9') return 0;
+    if (x > (INT64_MAX - 9) / 10) return 0;
+    x = x * 10 + (p[i] - '0');
+  }
+  *v = x;
+  return 1;
+}
+
+/* "<20 digits>.log.<20 digits>.swap": a committed swap of [base, end). */
+static int rn__parse_swap_name(const char *name, int64_t *base, int64_t *end) {
+  if (strlen(name) != 50 || memcmp(name + 20, ".log.", 5) != 0 || strcmp(name + 45, ".swap") != 0)
+    return 0;
+  return rn__parse_digits20(name, base) && rn__parse_digits20(name + 25, end) && *base < *end;
+}
+
+/* "<20 digits>.log": a segment. */
+static int rn__parse_log_name(const char *name, int64_t *base) {
+  return strlen(name) == 24 && strcmp(name + 20, ".log") == 0 && rn__parse_digits20(name, base);
+}
+
+static rn_err_t rn__unlinkat_ok(int dfd, const char *name) {
+  if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT) return -errno;
+  return 0;
+}
+
+/*
+ * Finishes every committed swap ("<base>.log.<end>.swap" exists: the
+ * segments with bases in (base, end) go, the swap's index files replace
+ * the old ones, or the old ones go when the swap's are missing, and the
+ * swap file becomes "<base>.log"), then removes what uncommitted swaps
+ * left ("*.cleaned", index "*.swap"). The unlinks are made durable before
+ * the renames, as at run time, so a crash in here is finished next time.
+ */
+static rn_err_t rn__open_finish_swaps(rn_log_t *log) {
+  DIR *d = opendir(log->dir);
+  if (!d) return -errno;
+  int dfd = dirfd(d);
+  rn_err_t err = 0;
+  int64_t(*swaps)[2] = NULL;
+  size_t nswaps = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int64_t b, x;
+    if (!rn__parse_swap_name(e->d_name, &b, &x)) continue;
+    if (nswaps == cap) {
+      cap = cap ? cap * 2 : 4;
+      int64_t(*s)[2] = realloc(swaps, cap * sizeof *s);
+      if (!s) {
+        err = -ENOMEM;
+        goto out;
+      }
+      swaps = s;
+    }
+    swaps[nswaps][0] = b;
+    swaps[nswaps][1] = x;
+    nswaps++;
+  }
+  char name[128], from[128];
+  static const char *isfx[2] = {".index", ".timeindex"};
+  for (size_t k = 0; k < nswaps && !err; k++) {
+    int64_t b = swaps[k][0], x = swaps[k][1];
+    rn__log_log(log, "finishing an interrupted compaction swap of offsets [%lld, %lld)",
+                (long long)b, (long long)x);
+    rewinddir(d);
+    while ((e = readdir(d)) && !err) {
+      int64_t s;
+      if (!rn__parse_log_name(e->d_name, &s) || s <= b || s >= x) continue;
+      for (int f = 0; f < 3 && !err; f++) {
+        snprintf(name, sizeof name, "%020lld%s", (long long)s, f == 0 ? ".log" : isfx[f - 1]);
+        err = rn__unlinkat_ok(dfd, name);
+      }
+    }
+    if (!err && fsync(dfd) != 0) err = -errno;
+    for (int f = 0; f < 2 && !err; f++) {
+      snprintf(from, sizeof from, "%020lld%s.swap", (long long)b, isfx[f]);
+      snprintf(name, sizeof name, "%020lld%s", (long long)b, isfx[f]);
+      if (renameat(dfd, from, dfd, name) != 0) {
+        /* Already renamed, or never there: the file under the final name
+         * may be the old segment's; it is rebuilt from the data. */
+        if (errno != ENOENT)
+          err = -errno;
+        else
+          err = rn__unlinkat_ok(dfd, name);
+      }
+    }
+    snprintf(from, sizeof from, "%020lld.log.%020lld.swap", (long long)b, (long long)x);
+    snprintf(name, sizeof name, "%020lld.log", (long long)b);
+    if (!err && renameat(dfd, from, dfd, name) != 0) err = -errno;
+    log->dir_dirty = 1;
+  }
+  if (!err) {
+    /* Uncommitted swaps: their files were never the log's data. */
+    rewinddir(d);
+    while ((e = readdir(d)) && !err) {
+      size_t n = strlen(e->d_name);
+      if ((n > 8 && strcmp(e->d_name + n - 8, ".cleaned") == 0) ||
+          (n > 5 && strcmp(e->d_name + n - 5, ".swap") == 0)) {
+        err = rn__unlinkat_ok(dfd, e->d_name);
+        log->dir_dirty = 1;
+      }
+    }
+  }
+out:
+  if (err) rn__log_log(log, "cannot finish or undo a compaction swap: %s", strerror(-err));
+  free(swaps);
+  closedir(d);
+  return err;
 }
 
 /* ---- open ------------------------------------------------------------------- */
@@ -361,7 +497,7 @@ static void rn__open_reset_index(rn__log_seg_t *seg) {
   seg->max_ts = seg->max_ts_offset = -1;
 }
 
-static void rn__seg_max_from_tidx(rn__log_seg_t *seg) {
+void rn__seg_max_from_tidx(rn__log_seg_t *seg) {
   seg->max_ts = seg->max_ts_offset = -1;
   if (seg->tidx.n) {
     const uint8_t *e = seg->tidx.p + (seg->tidx.n - 1) * RN__LOG_TIDX_ENTRY;
@@ -395,7 +531,8 @@ static int rn__open_trust_last(rn_log_t *log, rn__log_seg_t *seg, int64_t leo) {
   if (seg->idx.n) pos = rn_be32(seg->idx.p + (seg->idx.n - 1) * RN__LOG_IDX_ENTRY + 4);
   int64_t end_pos, end_off;
   int bad;
-  if (rn__seg_scan(log, seg, pos, pos ? -1 : seg->base, 0, &end_pos, &end_off, &bad) != 0) return 0;
+  if (rn__seg_scan(log, seg, pos, pos ? -1 : seg->base, -1, 0, &end_pos, &end_off, &bad) != 0)
+    return 0;
   if (bad || end_pos != seg->size || (seg->size > 0 ? end_off != leo : leo != seg->base)) return 0;
   seg->next_offset = leo;
   rn__seg_max_from_tidx(seg);
@@ -412,6 +549,7 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
   log->ring = ring;
   log->flags = flags;
   log->dirfd = log->ckpt_fd = -1;
+  log->clean_stats.last_pass_ms = -1;
   rn__log_cfg_sanitize(&log->cfg, cfg);
   rn_batch_iter_init(&log->iter, 0);
   int64_t *bases = NULL;
@@ -440,6 +578,7 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
   log->ckpt_seq = ck.valid ? ck.seq : 0;
   int64_t start = ck.valid ? ck.start : 0;
   int64_t rp = ck.valid ? ck.rp : 0;
+  if ((err = rn__open_finish_swaps(log))) goto fail;
   if ((err = rn__list_segments(log, &bases, &nbases))) goto fail;
 
   /* Segments wholly below the log start offset were being deleted. */
@@ -476,6 +615,13 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
   free(bases);
   bases = NULL;
 
+  /* The cleaner's offsets (table D). Without a checkpoint, a compacted
+   * log may have gaps anywhere below its active segment (I3). */
+  log->clean_offset = ck.valid ? ck.cleaner_offset : 0;
+  log->clean_gap_end = ck.valid ? ck.gap_end : 0;
+  if (!ck.valid && log->cfg.cleanup_compact && log->nsegs)
+    log->clean_gap_end = log->segs[log->nsegs - 1]->base;
+
   /* Walk the segments in offset order (I4). */
   int64_t prev_end = -1;
   for (size_t i = 0; i < log->nsegs; i++) {
@@ -483,7 +629,10 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     int is_last = i + 1 == log->nsegs;
     int64_t next_base = is_last ? -1 : log->segs[i + 1]->base;
     seg->scanned = 0;
-    if (prev_end >= 0 && seg->base != prev_end) {
+    /* The previous segment ends at this base, or (cleaned) before it. */
+    int base_ok = prev_end < 0 || seg->base == prev_end ||
+                  (seg->base > prev_end && seg->base <= log->clean_gap_end);
+    if (!base_ok) {
       /* I3 broken between segments: this segment cannot follow. */
       rn__log_log(log,
                   "segment %020lld does not start where the previous one ends "
@@ -512,8 +661,9 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     seg->scanned = 1;
     int64_t end_pos = 0, end_off = seg->base;
     int bad = 1;
-    if (prev_end < 0 || seg->base == prev_end) {
-      if ((err = rn__seg_scan(log, seg, 0, seg->base, 1, &end_pos, &end_off, &bad))) goto fail;
+    if (base_ok) {
+      if ((err = rn__seg_scan(log, seg, 0, seg->base, next_base, 1, &end_pos, &end_off, &bad)))
+        goto fail;
     } else {
       end_off = prev_end; /* nothing of this segment can be kept */
     }
@@ -551,13 +701,21 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     seg->size = end_pos;
     rn__open_drop_from(log, i + 1, "after the truncation point");
     if (end_pos == 0 && i > 0) {
-      /* Nothing valid: the previous segment becomes the active one. */
+      /* Nothing valid: the previous segment becomes the active one. Its
+       * range still ends at this base when the base was right (its last
+       * records may have been cleaned away: offsets are not reused). */
+      if (base_ok && log->segs[i - 1]->next_offset < seg->base)
+        log->segs[i - 1]->next_offset = seg->base;
       rn__open_drop_from(log, i, "empty after truncation");
       if ((err = rn__seg_index_own(log->segs[i - 1]))) goto fail;
       rn__seg_index_finish(log->segs[i - 1]);
     }
     break;
   }
+
+  /* A segment covers its range up to the next base (I3), also a cleaned
+   * one whose last records are gone. */
+  for (size_t i = 0; i + 1 < log->nsegs; i++) log->segs[i]->next_offset = log->segs[i + 1]->base;
 
   /* An empty directory (or a log emptied by recovery): one segment. */
   if (log->nsegs == 0) {
@@ -619,7 +777,10 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
   rn__log_recompute_max_ts(log);
   /* A non-clean checkpoint before anything else happens (I6). */
   if ((err = rn__ckpt_write_sync(log))) goto fail;
+  log->rp_durable = log->rp;
+  log->clean_gap_durable = log->clean_gap_end;
   RN__LOG_CHECK(log);
+  rn__log_clean_config(log); /* compacted: eligible for the ring's cleaner */
   *out = log;
   return 0;
 

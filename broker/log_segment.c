@@ -39,6 +39,12 @@ void rn_log_config_default(rn_log_config_t *cfg) {
   cfg->retention_bytes = -1;
   cfg->index_interval_bytes = 4096;
   cfg->segment_index_bytes = 10485760;
+  cfg->cleanup_delete = 1;
+  cfg->cleanup_compact = 0;
+  cfg->delete_retention_ms = 86400000;
+  cfg->min_compaction_lag_ms = 0;
+  cfg->max_compaction_lag_ms = INT64_MAX;
+  cfg->min_cleanable_dirty_ratio = 0.5;
 }
 
 int64_t rn__log_now_ms(void) {
@@ -68,6 +74,7 @@ rn__log_seg_t *rn__seg_new(rn_log_t *log, int64_t base) {
   seg->next_offset = base;
   seg->fd = seg->idx_fd = seg->tidx_fd = -1;
   seg->max_ts = seg->max_ts_offset = -1;
+  seg->first_ts = -2;
   seg->created_ms = rn__log_now_ms();
   for (int k = 0; k < 3; k++) seg->sync_req[k].data = seg;
   return seg;
@@ -560,7 +567,7 @@ static int rn__log_need_roll(const rn_log_t *log, const rn__log_seg_t *seg, size
   if (seg->size + (int64_t)len > log->cfg.segment_bytes) return 1;
   if (rn__seg_index_full(log, seg)) return 1;
   if (last_offset - seg->base > INT32_MAX) return 1;
-  if (now - seg->created_ms > log->cfg.segment_ms) return 1;
+  if (now - seg->created_ms > rn__log_roll_ms(log)) return 1;
   return 0;
 }
 
@@ -676,10 +683,18 @@ void rn__log_cfg_sanitize(rn_log_config_t *dst, const rn_log_config_t *src) {
   if (dst->segment_ms <= 0) dst->segment_ms = INT64_MAX / 2;
   if (dst->index_interval_bytes < 0) dst->index_interval_bytes = 0;
   if (dst->segment_index_bytes < RN__LOG_TIDX_ENTRY) dst->segment_index_bytes = RN__LOG_TIDX_ENTRY;
+  dst->cleanup_delete = dst->cleanup_delete ? 1 : 0;
+  dst->cleanup_compact = dst->cleanup_compact ? 1 : 0;
+  if (dst->delete_retention_ms < 0) dst->delete_retention_ms = 0;
+  if (dst->min_compaction_lag_ms < 0) dst->min_compaction_lag_ms = 0;
+  if (dst->max_compaction_lag_ms <= 0) dst->max_compaction_lag_ms = INT64_MAX;
+  if (!(dst->min_cleanable_dirty_ratio >= 0)) dst->min_cleanable_dirty_ratio = 0.5; /* NaN too */
+  if (dst->min_cleanable_dirty_ratio > 1) dst->min_cleanable_dirty_ratio = 1;
 }
 
 void rn_log_set_config(rn_log_t *log, const rn_log_config_t *cfg) {
   rn__log_cfg_sanitize(&log->cfg, cfg);
+  rn__log_clean_config(log);
 }
 
 int64_t rn_log_start_offset(const rn_log_t *log) {
@@ -773,7 +788,7 @@ static void rn__log_close_step(rn_log_t *log) {
     int stage = log->close_stage;
     if (stage == RN__CLOSE_DRAIN) {
       if (log->write_inflight || log->wq_head || log->round_inflight || log->ckpt_inflight ||
-          log->reads_inflight)
+          log->reads_inflight || rn__log_clean_busy(log))
         break;
       if (log->sq_head && !log->err) {
         rn__log_maybe_round(log);
@@ -809,6 +824,7 @@ void rn_log_close(rn_log_t *log, int delete_files, rn_log_close_cb cb, void *arg
   log->close_cb = cb;
   log->close_arg = arg;
   log->hw_cb = NULL;
+  rn__log_clean_close(log);
   rn__log_enter(log);
   rn__log_leave(log);
 }

@@ -93,6 +93,8 @@ static void rn__signal_cb(uv_signal_t *s, int signum) {
   uv_timer_stop(&b->retention_timer);
   rn_net_stop(b);
   rn_groups_stop(b);
+  rn_log_cleaner_stop(b->cleaner); /* cancels a pass, joins the thread */
+  b->cleaner = NULL;
   rn_topic_close_all(b, rn__logs_closed, b);
 }
 
@@ -194,6 +196,17 @@ int main(int argc, char **argv) {
   if (e) {
     fprintf(stderr, "runneld: io_uring unavailable: %s\n", rn_err_str(e));
     return 1;
+  }
+  if (rn_config_i(&b->cfg, RN_BCFG_LOG_CLEANER_ENABLE)) {
+    rn_log_cleaner_config_t cc;
+    rn_log_cleaner_config_default(&cc);
+    cc.dedupe_buffer_bytes = rn_config_i(&b->cfg, RN_BCFG_RUNNEL_LOG_CLEANER_DEDUPE_BUFFER_SIZE);
+    cc.backoff_ms = rn_config_i(&b->cfg, RN_BCFG_LOG_CLEANER_BACKOFF_MS);
+    cc.io_buffer_bytes = (int32_t)rn_config_i(&b->cfg, RN_BCFG_LOG_CLEANER_IO_BUFFER_SIZE);
+    if ((e = rn_log_cleaner_start(b->ring, &cc, &b->cleaner))) {
+      fprintf(stderr, "runneld: cannot start the log cleaner: %s\n", rn_err_str(e));
+      return 1;
+    }
   }
   if (rn_meta_open(b)) return 1;
   if (rn_groups_open(b)) return 1;

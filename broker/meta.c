@@ -10,12 +10,26 @@
  * Record value layout (all big-endian; key = record type name, for tools):
  *
  *   u8  format version (1)
- *   u8  type: 1 TOPIC_CREATED, 2 TOPIC_DELETED
- *   16  topic id (uuid)
- *   i16 name length, name bytes
- *   TOPIC_CREATED only:
+ *   u8  type: 1 TOPIC_CREATED, 2 TOPIC_DELETED, 3 PARTITIONS_ADDED,
+ *       4 TOPIC_CONFIG, 5 BROKER_CONFIG
+ *   16  topic id (uuid; zero for BROKER_CONFIG)
+ *   i16 name length, name bytes (the topic; for BROKER_CONFIG the config
+ *       resource: "" = cluster-wide default, else the node id in decimal)
+ *   TOPIC_CREATED:
  *     i32 partitions
  *     i32 config count, then per override: i16 len + name, i16 len + value
+ *   PARTITIONS_ADDED (CreatePartitions):
+ *     i32 the new partition count
+ *   TOPIC_CONFIG and BROKER_CONFIG (AlterConfigs, IncrementalAlterConfigs):
+ *     i32 config count, then pairs as above: the complete set of overrides
+ *     of the resource after the change (the newest record wins)
+ *
+ * Replay applies the records in order to a list of pending topics, then
+ * applies the newest dynamic broker configs (both levels, before any topic
+ * is opened, since topic log configs derive from broker configs: Kafka's
+ * dynamic broker configs override the static ones), then opens the live
+ * topics. Records for a topic id that is not live are ignored; unknown
+ * record types are skipped with a warning (a newer runneld wrote them).
  *
  * meta.properties (Kafka's file name) holds cluster.id and node.id, written
  * once at first start through a temporary file, fsync and rename.
@@ -31,7 +45,13 @@
 #include "runnel.h"
 
 #define RN_META_FORMAT 1
-enum { RN_META_TOPIC_CREATED = 1, RN_META_TOPIC_DELETED = 2 };
+enum {
+  RN_META_TOPIC_CREATED = 1,
+  RN_META_TOPIC_DELETED = 2,
+  RN_META_PARTITIONS_ADDED = 3,
+  RN_META_TOPIC_CONFIG = 4,
+  RN_META_BROKER_CONFIG = 5,
+};
 
 /* ---- meta.properties ------------------------------------------------------------ */
 
@@ -126,7 +146,12 @@ typedef struct rn__pending_topic {
 } rn__pending_topic_t;
 
 typedef struct rn__replay {
+  rn_broker_t *b;
   rn__pending_topic_t *topics;
+  /* newest BROKER_CONFIG per level (0 cluster default, 1 this node);
+   * have[] says whether any record was seen */
+  char *bcfg[2][RN_BCFG__COUNT];
+  int have_bcfg[2];
   int done;
   rn_err_t err;
   uint8_t *buf;
@@ -149,6 +174,51 @@ static char *rn__rd_cstr(rn_rd_t *rd) {
   return c;
 }
 
+/* Reads a config count and pairs into tc (stored values that are no longer
+ * valid are dropped with a warning). */
+static void rn__rd_topic_configs(rn_rd_t *rd, const char *topic, rn_topic_config_t *tc) {
+  int32_t n = rn_rd_i32(rd);
+  for (int32_t i = 0; i < n && !rn_rd_err(rd); i++) {
+    char *k = rn__rd_cstr(rd), *v = rn__rd_cstr(rd);
+    if (k && v && rn_topic_config_set(tc, k, v, NULL, 0))
+      RN_WARN("topic %s: ignoring stored config %s=%s (no longer valid)", topic, k, v);
+    free(k);
+    free(v);
+  }
+}
+
+/* BROKER_CONFIG: keeps the newest set of the resource's level. */
+static rn_err_t rn__apply_broker_config(rn__replay_t *r, const char *resource, rn_rd_t *rd) {
+  int level;
+  char self[16];
+  snprintf(self, sizeof self, "%d", r->b->node_id);
+  if (!resource[0]) level = 0;
+  else if (strcmp(resource, self) == 0) level = 1;
+  else {
+    RN_WARN("skipping dynamic configs stored for broker %s (this is node %s)", resource, self);
+    return 0;
+  }
+  for (int k = 0; k < RN_BCFG__COUNT; k++) {
+    free(r->bcfg[level][k]);
+    r->bcfg[level][k] = NULL;
+  }
+  r->have_bcfg[level] = 1;
+  int32_t n = rn_rd_i32(rd);
+  for (int32_t i = 0; i < n && !rn_rd_err(rd); i++) {
+    char *k = rn__rd_cstr(rd), *v = rn__rd_cstr(rd);
+    int idx = k ? rn_config_find(k) : -1;
+    if (idx < 0) {
+      if (k) RN_WARN("ignoring stored dynamic broker config %s (unknown)", k);
+      free(v);
+    } else {
+      free(r->bcfg[level][idx]);
+      r->bcfg[level][idx] = v;
+    }
+    free(k);
+  }
+  return rn_rd_err(rd) ? RN_ERR_CORRUPT_MESSAGE : 0;
+}
+
 /* Applies one metadata record to the replay state. */
 static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
   if (value.len < 2) return RN_ERR_CORRUPT_MESSAGE;
@@ -162,7 +232,14 @@ static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
   rn_uuid_t id = rn_rd_uuid(&rd);
   char *name = rn__rd_cstr(&rd);
   if (!name) return RN_ERR_CORRUPT_MESSAGE;
+  if (type == RN_META_BROKER_CONFIG) {
+    rn_err_t err = rn__apply_broker_config(r, name, &rd);
+    free(name);
+    return err;
+  }
   rn__pending_topic_t *p = rn__pending_find(r, name);
+  /* Later records about a topic apply only to the live incarnation. */
+  int same = p && p->live && memcmp(p->id.b, id.b, 16) == 0;
   if (type == RN_META_TOPIC_CREATED) {
     if (!p) {
       p = calloc(1, sizeof *p);
@@ -180,18 +257,30 @@ static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
     p->id = id;
     p->live = 1;
     p->nparts = rn_rd_i32(&rd);
-    int32_t n = rn_rd_i32(&rd);
-    for (int32_t i = 0; i < n && !rn_rd_err(&rd); i++) {
-      char *k = rn__rd_cstr(&rd), *v = rn__rd_cstr(&rd);
-      if (k && v && rn_topic_config_set(&p->cfg, k, v, NULL, 0))
-        RN_WARN("topic %s: ignoring stored config %s=%s (no longer valid)", p->name, k, v);
-      free(k);
-      free(v);
-    }
+    rn__rd_topic_configs(&rd, p->name, &p->cfg);
     if (rn_rd_err(&rd) || p->nparts <= 0) return RN_ERR_CORRUPT_MESSAGE;
   } else if (type == RN_META_TOPIC_DELETED) {
     if (p && memcmp(p->id.b, id.b, 16) == 0) p->live = 0;
     free(name);
+  } else if (type == RN_META_PARTITIONS_ADDED) {
+    int32_t n = rn_rd_i32(&rd);
+    free(name);
+    if (rn_rd_err(&rd) || n <= 0) return RN_ERR_CORRUPT_MESSAGE;
+    if (same && n > p->nparts) p->nparts = n;
+  } else if (type == RN_META_TOPIC_CONFIG) {
+    rn_topic_config_t tc = {0};
+    rn__rd_topic_configs(&rd, name, &tc);
+    free(name);
+    if (rn_rd_err(&rd)) {
+      rn_topic_config_free(&tc);
+      return RN_ERR_CORRUPT_MESSAGE;
+    }
+    if (same) {
+      rn_topic_config_free(&p->cfg);
+      p->cfg = tc;
+    } else {
+      rn_topic_config_free(&tc);
+    }
   } else {
     free(name);
     RN_WARN("skipping unknown metadata record type %d", type);
@@ -250,6 +339,9 @@ rn_err_t rn_meta_open(rn_broker_t *b) {
     return err;
   }
   rn__replay_t r = {0};
+  r.b = b;
+  /* The static configuration is captured before anything dynamic. */
+  if ((err = rn_dyncfg_init(b))) return err;
   rn_batch_iter_t it;
   rn_batch_iter_init(&it, 64 << 20);
   int64_t off = rn_log_start_offset(b->meta_log);
@@ -289,6 +381,15 @@ rn_err_t rn_meta_open(rn_broker_t *b) {
     off = next;
   }
   rn_batch_iter_free(&it);
+  /* Dynamic broker configs first: topic log configs derive from them. */
+  for (int level = 0; level < 2; level++) {
+    if (!err && r.have_bcfg[level]) {
+      char why[512];
+      if (rn_dyncfg_load(b, level, (const char *const *)r.bcfg[level], why, sizeof why))
+        RN_WARN("stored dynamic broker configs: %s", why);
+    }
+    for (int k = 0; k < RN_BCFG__COUNT; k++) free(r.bcfg[level][k]);
+  }
   int ntopics = 0;
   for (rn__pending_topic_t *p = r.topics, *n; p; p = n) {
     n = p->next;
@@ -387,6 +488,63 @@ rn_err_t rn_meta_topic_deleted(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb c
   rn_wr_uuid(&w, t->id);
   rn__wr_cstr(&w, t->name);
   rn_err_t err = rn__meta_append(b, "TOPIC_DELETED", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_partitions_added(rn_broker_t *b, const rn_topic_t *t, int32_t nparts,
+                                  rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 64);
+  rn_wr_i8(&w, RN_META_FORMAT);
+  rn_wr_i8(&w, RN_META_PARTITIONS_ADDED);
+  rn_wr_uuid(&w, t->id);
+  rn__wr_cstr(&w, t->name);
+  rn_wr_i32(&w, nparts);
+  rn_err_t err = rn__meta_append(b, "PARTITIONS_ADDED", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_topic_config(rn_broker_t *b, const rn_topic_t *t, const rn_topic_config_t *tc,
+                              rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 256);
+  rn_wr_i8(&w, RN_META_FORMAT);
+  rn_wr_i8(&w, RN_META_TOPIC_CONFIG);
+  rn_wr_uuid(&w, t->id);
+  rn__wr_cstr(&w, t->name);
+  int32_t n = 0;
+  for (int i = 0; i < RN_TCFG__COUNT; i++) n += tc->v[i].str != NULL;
+  rn_wr_i32(&w, n);
+  for (int i = 0; i < RN_TCFG__COUNT; i++) {
+    if (!tc->v[i].str) continue;
+    rn__wr_cstr(&w, rn_tcfg_defs[i].name);
+    rn__wr_cstr(&w, tc->v[i].str);
+  }
+  rn_err_t err = rn__meta_append(b, "TOPIC_CONFIG", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_broker_config(rn_broker_t *b, const char *resource, const char *const *vals,
+                               rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 256);
+  rn_wr_i8(&w, RN_META_FORMAT);
+  rn_wr_i8(&w, RN_META_BROKER_CONFIG);
+  rn_uuid_t zero = {{0}};
+  rn_wr_uuid(&w, zero);
+  rn__wr_cstr(&w, resource);
+  int32_t n = 0;
+  for (int i = 0; i < RN_BCFG__COUNT; i++) n += vals[i] != NULL;
+  rn_wr_i32(&w, n);
+  for (int i = 0; i < RN_BCFG__COUNT; i++) {
+    if (!vals[i]) continue;
+    rn__wr_cstr(&w, rn_bcfg_defs[i].name);
+    rn__wr_cstr(&w, vals[i]);
+  }
+  rn_err_t err = rn__meta_append(b, "BROKER_CONFIG", &w, cb, arg);
   rn_wr_free(&w);
   return err;
 }

@@ -158,6 +158,8 @@ struct rn_broker {
   int64_t meta_pending;
   /* group coordinator and committed offsets (group.h) */
   rn_groups_t *groups;
+  /* log cleaner (compaction of cleanup.policy=compact logs), or NULL */
+  rn_log_cleaner_t *cleaner;
 };
 
 /* ---- net.c ------------------------------------------------------------------ */
@@ -228,6 +230,15 @@ void rn_api_DeleteGroups(rn_req_t *req);
 void rn_api_OffsetCommit(rn_req_t *req);
 void rn_api_OffsetFetch(rn_req_t *req);
 void rn_api_OffsetDelete(rn_req_t *req);
+/* Admin APIs (api_partitions.c, api_configs.c, api_cluster.c). */
+void rn_api_CreatePartitions(rn_req_t *req);
+void rn_api_DeleteRecords(rn_req_t *req);
+void rn_api_AlterConfigs(rn_req_t *req);
+void rn_api_IncrementalAlterConfigs(rn_req_t *req);
+void rn_api_DescribeCluster(rn_req_t *req);
+void rn_api_DescribeLogDirs(rn_req_t *req);
+void rn_api_OffsetForLeaderEpoch(rn_req_t *req);
+void rn_api_DescribeTopicPartitions(rn_req_t *req);
 
 /* ---- topic.c ---------------------------------------------------------------- */
 
@@ -236,6 +247,8 @@ rn_topic_t *rn_topic_find(rn_broker_t *b, rn_str_t name);
 /* Topic by name including one being deleted (CreateTopics checks it). */
 rn_topic_t *rn_topic_find_any(rn_broker_t *b, rn_str_t name);
 rn_topic_t *rn_topic_find_id(rn_broker_t *b, rn_uuid_t id);
+/* Topic by id in any state (creating, live, being deleted), or NULL. */
+rn_topic_t *rn_topic_find_id_any(rn_broker_t *b, rn_uuid_t id);
 /* Partition p of t, or NULL when out of range / topic deleting. */
 rn_partition_t *rn_topic_partition(rn_topic_t *t, int32_t p);
 /*
@@ -252,6 +265,25 @@ rn_err_t rn_topic_create(rn_broker_t *b, const char *name, rn_uuid_t id, int32_t
                          const rn_topic_config_t *cfg, rn_topic_t **out);
 /* Log configuration derived from the topic's effective configs. */
 void rn_topic_log_config(rn_broker_t *b, const rn_topic_t *t, rn_log_config_t *lc);
+/* Pushes the topic's log configuration to every partition log (after a
+ * topic or broker config change; rn_log_set_config()). */
+void rn_topic_apply_log_config(rn_broker_t *b, rn_topic_t *t);
+/*
+ * CreatePartitions, step 1: opens (creating) the logs of partitions
+ * from..to-1 of t into logs[0..to-from), which the caller owns until it
+ * hands them to rn_topic_add_partitions() (or closes them). Not visible to
+ * anyone. Returns 0, or an error with nothing left open.
+ */
+rn_err_t rn_topic_open_partition_logs(rn_broker_t *b, const rn_topic_t *t, int32_t from,
+                                      int32_t to, rn_log_t **logs);
+/*
+ * CreatePartitions, step 2: appends logs[0..n) as partitions
+ * t->nparts..t->nparts+n-1 (the topic takes them over). The partition
+ * array is reallocated; pointers into the old one stay valid until the
+ * topic is freed. Returns 0 or -ENOMEM (nothing changed).
+ */
+rn_err_t rn_topic_add_partitions(rn_broker_t *b, rn_topic_t *t, rn_log_t *const *logs,
+                                 int32_t n);
 /* Removes a topic: marks it deleting (invisible to lookups), wakes parked
  * fetches, closes and deletes its partition logs; when all are gone it
  * unlinks and frees the topic and calls cb(arg) (cb may be NULL). */
@@ -276,6 +308,44 @@ typedef void (*rn_meta_cb)(void *arg, rn_err_t err);
 rn_err_t rn_meta_topic_created(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg);
 /* Durably records a topic deletion then calls cb. */
 rn_err_t rn_meta_topic_deleted(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg);
+/* Durably records t's new partition count (CreatePartitions) then calls cb. */
+rn_err_t rn_meta_partitions_added(rn_broker_t *b, const rn_topic_t *t, int32_t nparts,
+                                  rn_meta_cb cb, void *arg);
+/* Durably records tc as t's complete set of overrides, then calls cb. */
+rn_err_t rn_meta_topic_config(rn_broker_t *b, const rn_topic_t *t, const rn_topic_config_t *tc,
+                              rn_meta_cb cb, void *arg);
+/* Durably records the dynamic broker configs of resource ("" = cluster
+ * default, else the node id): vals[RN_BCFG__COUNT], NULL = not set. */
+rn_err_t rn_meta_broker_config(rn_broker_t *b, const char *resource, const char *const *vals,
+                               rn_meta_cb cb, void *arg);
+
+/* ---- dynamic broker configs (api_configs.c) --------------------------------- */
+
+/*
+ * Captures b->cfg as the static configuration (defaults, file, command
+ * line) that dynamic configs override; rn_meta_open() calls it before the
+ * replay. Idempotent. Returns 0 or -ENOMEM.
+ */
+rn_err_t rn_dyncfg_init(rn_broker_t *b);
+/*
+ * Replaces the dynamic broker configs of level (0 = cluster-wide default,
+ * 1 = this broker; KIP-226) with vals[RN_BCFG__COUNT] (NULL = not set;
+ * copied), then re-derives b->cfg (this broker's value, else the cluster
+ * default's, else the static one) and every partition's log config.
+ * Invalid or read-only entries are skipped with a warning: returns the
+ * first such error (reason in errbuf) after applying the rest, else 0.
+ */
+rn_err_t rn_dyncfg_load(rn_broker_t *b, int level, const char *const *vals, char *errbuf,
+                        size_t errlen);
+/* The dynamic value of broker config k at level, or NULL. Valid until the
+ * next change of that level. */
+const char *rn_dyncfg_value(rn_broker_t *b, int level, int k);
+/* The static value of broker config k (NULL: none) and whether it was
+ * given in the config file or on the command line (*is_set). */
+const char *rn_dyncfg_static(rn_broker_t *b, int k, int *is_set);
+/* Forgets b's dynamic config state (tests that run several brokers in one
+ * process; runneld keeps it until exit). b->cfg is left as it is. */
+void rn_dyncfg_free(rn_broker_t *b);
 
 /* ---- admin helpers (api_admin.c) ------------------------------------------ */
 
@@ -288,5 +358,22 @@ typedef void (*rn_create_cb)(void *arg, rn_topic_t *t, rn_err_t err, const char 
 rn_err_t rn_admin_create_topic(rn_broker_t *b, rn_str_t name, int32_t nparts,
                                const rn_topic_config_t *cfg, rn_create_cb cb, void *arg,
                                char *errbuf, size_t errlen);
+
+typedef void (*rn_admin_cb)(void *arg, rn_err_t err);
+/*
+ * Changes topic t's config overrides as IncrementalAlterConfigs does
+ * (api_configs.c): names[i] is set to values[i], or its override removed
+ * when values[i] is NULL. Validated with the config tables, then recorded
+ * in the metadata log; cb(arg, 0) runs once the change is durable and
+ * applied (the partition logs have the new log configs), cb(arg,
+ * RN_ERR_KAFKA_STORAGE_ERROR) if the write failed. Concurrent changes of
+ * one topic apply in order, none lost. On a synchronous error returns it
+ * (RN_ERR_INVALID_CONFIG with the reason in errbuf,
+ * RN_ERR_UNKNOWN_TOPIC_OR_PARTITION for t NULL, RN_ERR_KAFKA_STORAGE_ERROR,
+ * -ENOMEM) and never calls cb. Strings are copied. Loop thread.
+ */
+rn_err_t rn_admin_alter_topic_configs(rn_broker_t *b, rn_topic_t *t, const char *const *names,
+                                      const char *const *values, int n, rn_admin_cb cb,
+                                      void *arg, char *errbuf, size_t errlen);
 
 #endif

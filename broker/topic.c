@@ -5,6 +5,12 @@
  * (Fetch v13+, DeleteTopics v6) through two chained hash tables keyed by
  * xxhash. Each partition owns its log; the log's high-watermark observer
  * wakes the fetches parked on the partition.
+ *
+ * CreatePartitions grows a topic's partition array (rn_topic_add_
+ * partitions()). Requests in flight may hold a pointer into the old array
+ * across a log append (Produce), so the old array is not freed but kept
+ * until the topic is freed; its entries keep valid log pointers. Parked
+ * fetches and the high-watermark observers move to the new array.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,6 +63,14 @@ rn_topic_t *rn_topic_find_any(rn_broker_t *b, rn_str_t name) {
   for (rn_topic_t *t = b->by_name[h]; t; t = t->next_by_name)
     if (strlen(t->name) == (size_t)name.len && memcmp(t->name, name.ptr, (size_t)name.len) == 0)
       return t;
+  return NULL;
+}
+
+rn_topic_t *rn_topic_find_id_any(rn_broker_t *b, rn_uuid_t id) {
+  if (!b->nbuckets) return NULL;
+  size_t h = rn__hash_id(id) & (b->nbuckets - 1);
+  for (rn_topic_t *t = b->by_id[h]; t; t = t->next_by_id)
+    if (memcmp(t->id.b, id.b, 16) == 0) return t;
   return NULL;
 }
 
@@ -120,11 +134,19 @@ void rn_topic_log_config(rn_broker_t *b, const rn_topic_t *t, rn_log_config_t *l
   lc->retention_bytes = rn_topic_config_i(tc, bc, RN_TCFG_RETENTION_BYTES);
   lc->index_interval_bytes = (int32_t)rn_topic_config_i(tc, bc, RN_TCFG_INDEX_INTERVAL_BYTES);
   lc->segment_index_bytes = (int32_t)rn_topic_config_i(tc, bc, RN_TCFG_SEGMENT_INDEX_BYTES);
-  /* A compact-only topic is never trimmed by time or size (Kafka). */
-  if (!strstr(rn_topic_config_s(tc, bc, RN_TCFG_CLEANUP_POLICY), "delete")) {
+  /* cleanup.policy is a validated list of "delete" and "compact". A
+   * compact-only topic is never trimmed by time or size (Kafka). */
+  const char *policy = rn_topic_config_s(tc, bc, RN_TCFG_CLEANUP_POLICY);
+  lc->cleanup_delete = strstr(policy, "delete") != NULL;
+  lc->cleanup_compact = strstr(policy, "compact") != NULL;
+  if (!lc->cleanup_delete) {
     lc->retention_ms = -1;
     lc->retention_bytes = -1;
   }
+  lc->delete_retention_ms = rn_topic_config_i(tc, bc, RN_TCFG_DELETE_RETENTION_MS);
+  lc->min_compaction_lag_ms = rn_topic_config_i(tc, bc, RN_TCFG_MIN_COMPACTION_LAG_MS);
+  lc->max_compaction_lag_ms = rn_topic_config_i(tc, bc, RN_TCFG_MAX_COMPACTION_LAG_MS);
+  lc->min_cleanable_dirty_ratio = rn_topic_config_d(tc, bc, RN_TCFG_MIN_CLEANABLE_DIRTY_RATIO);
 }
 
 /* High-watermark observer: wake every fetch parked on the partition. */
@@ -153,7 +175,27 @@ void rn_waiter_remove(rn_waiter_t *w) {
   w->next = w->prev = NULL;
 }
 
+/* Partition arrays replaced by rn_topic_add_partitions(), kept until their
+ * topic is freed (see the file comment). Loop thread only. */
+typedef struct rn__retired {
+  const rn_topic_t *t;
+  rn_partition_t *parts;
+  struct rn__retired *next;
+} rn__retired_t;
+
+static rn__retired_t *rn__retired;
+
 static void rn__topic_free(rn_topic_t *t) {
+  for (rn__retired_t **pp = &rn__retired; *pp;) {
+    rn__retired_t *r = *pp;
+    if (r->t == t) {
+      *pp = r->next;
+      free(r->parts);
+      free(r);
+    } else {
+      pp = &r->next;
+    }
+  }
   free(t->name);
   free(t->parts);
   rn_topic_config_free(&t->cfg);
@@ -174,6 +216,16 @@ static void rn__topic_unlink(rn_broker_t *b, rn_topic_t *t) {
       break;
     }
   b->ntopics--;
+}
+
+/* Opens (creating) the log of partition index of topic name. */
+static rn_err_t rn__open_part_log(rn_broker_t *b, const char *name, int32_t index,
+                                  const rn_log_config_t *lc, rn_log_t **out) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, name, index);
+  rn_err_t err = rn_log_open(b->ring, dir, lc, b->open_flags, out);
+  if (err) RN_ERROR("cannot open partition log %s: %s", dir, rn_err_name(err));
+  return err;
 }
 
 rn_err_t rn_topic_create(rn_broker_t *b, const char *name, rn_uuid_t id, int32_t nparts,
@@ -197,11 +249,8 @@ rn_err_t rn_topic_create(rn_broker_t *b, const char *name, rn_uuid_t id, int32_t
     p->topic = t;
     p->index = i;
     p->waiters.next = p->waiters.prev = &p->waiters;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, name, i);
-    rn_err_t err = rn_log_open(b->ring, dir, &lc, b->open_flags, &p->log);
+    rn_err_t err = rn__open_part_log(b, name, i, &lc, &p->log);
     if (err) {
-      RN_ERROR("cannot open partition log %s: %s", dir, rn_err_name(err));
       /* Partitions opened so far are closed; their files stay for a retry. */
       for (int32_t j = 0; j < i; j++) rn_log_close(t->parts[j].log, 0, NULL, NULL);
       rn__topic_free(t);
@@ -218,6 +267,68 @@ rn_err_t rn_topic_create(rn_broker_t *b, const char *name, rn_uuid_t id, int32_t
   b->by_id[h] = t;
   b->ntopics++;
   *out = t;
+  return 0;
+}
+
+void rn_topic_apply_log_config(rn_broker_t *b, rn_topic_t *t) {
+  rn_log_config_t lc;
+  rn_topic_log_config(b, t, &lc);
+  for (int32_t i = 0; i < t->nparts; i++) rn_log_set_config(t->parts[i].log, &lc);
+}
+
+rn_err_t rn_topic_open_partition_logs(rn_broker_t *b, const rn_topic_t *t, int32_t from,
+                                      int32_t to, rn_log_t **logs) {
+  rn_log_config_t lc;
+  rn_topic_log_config(b, t, &lc);
+  for (int32_t i = from; i < to; i++) {
+    rn_err_t err = rn__open_part_log(b, t->name, i, &lc, &logs[i - from]);
+    if (err) {
+      /* Nothing refers to these directories yet: remove them again. */
+      for (int32_t j = from; j < i; j++) rn_log_close(logs[j - from], 1, NULL, NULL);
+      return err;
+    }
+  }
+  return 0;
+}
+
+rn_err_t rn_topic_add_partitions(rn_broker_t *b, rn_topic_t *t, rn_log_t *const *logs,
+                                 int32_t n) {
+  (void)b;
+  if (n <= 0) return -EINVAL;
+  rn_partition_t *np = calloc((size_t)t->nparts + (size_t)n, sizeof *np);
+  rn__retired_t *r = calloc(1, sizeof *r);
+  if (!np || !r) {
+    free(np);
+    free(r);
+    return -ENOMEM;
+  }
+  for (int32_t i = 0; i < t->nparts + n; i++) {
+    rn_partition_t *p = &np[i];
+    if (i < t->nparts) {
+      rn_partition_t *old = &t->parts[i];
+      *p = *old;
+      /* Parked fetches follow their partition to the new array. */
+      if (old->waiters.next == &old->waiters) {
+        p->waiters.next = p->waiters.prev = &p->waiters;
+      } else {
+        p->waiters.next->prev = &p->waiters;
+        p->waiters.prev->next = &p->waiters;
+      }
+      old->waiters.next = old->waiters.prev = &old->waiters;
+    } else {
+      p->topic = t;
+      p->index = i;
+      p->log = logs[i - t->nparts];
+      p->waiters.next = p->waiters.prev = &p->waiters;
+    }
+    rn_log_set_hw_observer(p->log, rn__hw_advanced, p);
+  }
+  r->t = t;
+  r->parts = t->parts;
+  r->next = rn__retired;
+  rn__retired = r;
+  t->parts = np;
+  t->nparts += n;
   return 0;
 }
 

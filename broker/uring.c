@@ -68,7 +68,16 @@ struct rn_uring {
   int closed;       /* rn_uring_close() finished; handles closing */
   int handles_open; /* uv handles whose close callback is pending */
   int submit_err;   /* last io_uring_submit() error reported (log once) */
+  void *log_ctx;    /* the log store's (rn__uring_log_ctx) */
 };
+
+void *rn__uring_log_ctx(const rn_uring_t *ring) {
+  return ring->log_ctx;
+}
+
+void rn__uring_set_log_ctx(rn_uring_t *ring, void *ctx) {
+  ring->log_ctx = ctx;
+}
 
 static unsigned rn__uring_total(const rn_uring_t *r) {
   return r->kernel + r->queued + r->faulted;

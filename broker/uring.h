@@ -78,6 +78,12 @@ void rn_uring_set_batching(rn_uring_t *ring, int on);
 /* The loop the ring runs on. */
 uv_loop_t *rn_uring_loop(const rn_uring_t *ring);
 
+/* The log store's per-ring context (the registry of compacted logs and the
+ * cleaner, log_clean.c); NULL until set. The ring only stores it. Loop
+ * thread. */
+void *rn__uring_log_ctx(const rn_uring_t *ring);
+void rn__uring_set_log_ctx(rn_uring_t *ring, void *ctx);
+
 /* Test hook (fault injection, issue "Robustness"): when set, the Nth
  * following request of op (counting from 1) completes with res instead of
  * being submitted. Affects only this ring. */

@@ -311,6 +311,10 @@ int rn_it_broker_start(rn_it_broker_t *b) {
   argv[n++] = b->data_dir;
   argv[n++] = "--listen";
   argv[n++] = listen;
+  /* No HTTP server unless a test asks for one (--http after this wins):
+   * brokers of tests running in parallel would all want 127.0.0.1:8080. */
+  argv[n++] = "--set";
+  argv[n++] = "http.listener=";
   for (int i = 0; i < b->nargs; i++) argv[n++] = b->args[i];
   /* Extra arguments for debugging, e.g. RN_IT_BROKER_ARGS="--log-level
    * debug"; split on spaces into a static copy. */

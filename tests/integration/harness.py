@@ -282,8 +282,10 @@ class Broker:
         return self.proc.pid if self.proc is not None else None
 
     def argv(self):
+        # No HTTP server unless a test asks for one (a later --http wins):
+        # brokers of tests running in parallel would all want :8080.
         return [self.tap.runneld, "--data-dir", self.data_dir,
-                "--listen", self.bootstrap] + self.args
+                "--listen", self.bootstrap, "--set", "http.listener="] + self.args
 
     def start(self):
         """Starts the process and waits until it accepts connections.

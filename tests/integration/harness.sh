@@ -180,7 +180,8 @@ rn_broker_start() {
   if command -v setpriv >/dev/null 2>&1 && setpriv --help 2>&1 | grep -q pdeathsig; then
     pre=(setpriv --pdeathsig KILL --)
   fi
-  RN_BROKER_ARGS=(--data-dir "$RN_DATA" --listen "$RN_BOOTSTRAP" "$@")
+  # No HTTP server (parallel tests would all want :8080); a later --http wins.
+  RN_BROKER_ARGS=(--data-dir "$RN_DATA" --listen "$RN_BOOTSTRAP" --set http.listener= "$@")
   # shellcheck disable=SC2206 # word splitting of the debug arguments is wanted
   RN_BROKER_ARGS+=(${RN_IT_BROKER_ARGS:-})
   echo "=== harness: start: $RUNNELD ${RN_BROKER_ARGS[*]}" >>"$RN_LOG"
