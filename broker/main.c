@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "autoconf.h"
+#include "http.h"
 #include "runnel.h"
 
 static void rn__usage(FILE *f) {
@@ -92,6 +93,7 @@ static void rn__signal_cb(uv_signal_t *s, int signum) {
   b->stopping = 1;
   uv_timer_stop(&b->retention_timer);
   rn_net_stop(b);
+  rn_http_stop(b);
   rn_groups_stop(b);
   rn_log_cleaner_stop(b->cleaner); /* cancels a pass, joins the thread */
   b->cleaner = NULL;
@@ -227,6 +229,7 @@ int main(int argc, char **argv) {
       if (gethostname(b->adv_host, sizeof b->adv_host)) snprintf(b->adv_host, sizeof b->adv_host, "localhost");
     b->adv_port = port;
   }
+  if (rn_http_start(b)) return 1;
   uv_timer_init(b->loop, &b->retention_timer);
   b->retention_timer.data = b;
   uint64_t every = (uint64_t)rn_config_i(&b->cfg, RN_BCFG_LOG_RETENTION_CHECK_INTERVAL_MS);

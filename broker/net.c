@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "runnel.h"
 
 #define RN_STAGE_SIZE 65536
@@ -92,6 +93,7 @@ void rn_req_begin(rn_req_t *req) {
 }
 
 void rn_req_end(rn_req_t *req, rn_err_t encode_err) {
+  rn_metrics_request_done(req);
   rn_wr_t *w = &req->out;
   if (encode_err || w->err) {
     /* Our own response could not be encoded: a bug or ENOMEM. The client

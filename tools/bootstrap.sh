@@ -19,8 +19,9 @@ mode=${1:-run}
 # Build and runtime dependencies, then what the test suite drives.
 build_pkgs="build-essential autoconf automake libtool pkg-config python3
   libuv1-dev liburing-dev libxxhash-dev libmicrohttpd-dev libjansson-dev
-  zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev"
-test_pkgs="libcmocka-dev librdkafka-dev kcat python3-kafka python3-confluent-kafka"
+  zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev libcurl4-openssl-dev"
+test_pkgs="libcmocka-dev librdkafka-dev kcat python3-kafka python3-confluent-kafka prometheus
+  chromium"
 
 install_missing() {
   missing=""
@@ -61,6 +62,13 @@ build)
   ;;
 test)
   install_missing $build_pkgs $test_pkgs
+  # The web UI test drives Chromium with playwright-core from npm. Node may
+  # come from outside Debian (with npm built in): only then is Debian's npm
+  # installed. Without it the UI test skips and says why.
+  command -v npm >/dev/null 2>&1 || install_missing nodejs npm || true
+  [ -d tests/ui/node_modules/playwright-core ] ||
+    (cd tests/ui && npm ci --no-audit --no-fund --silent) ||
+    echo "bootstrap: npm ci in tests/ui failed; 0900-ui will skip" >&2
   build
   status=0
   make -s -C build -j"$(nproc)" check "$@" || status=$?

@@ -276,14 +276,20 @@ static void check_stored_codec(const rn_it_broker_t *b, int round) {
     return;
   }
   unsigned char hdr[23];
-  long batches = 0, bad = 0;
+  long batches = 0, bad = 0, plain = 0;
   long pos = 0;
   while (fseek(f, pos, SEEK_SET) == 0 && fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
     uint32_t blen = rd_be32(hdr + 8);
     int magic = hdr[16];
     int attr = ((int)hdr[21] << 8 | hdr[22]) & 7;
     batches++;
-    if (magic != 2 || attr != codec_attr[round])
+    /* librdkafka sends a batch uncompressed when compressing it would not
+     * shrink it (a lone small message when linger.ms ends early on a busy
+     * machine): codec 0 is allowed, as long as most batches carry the
+     * codec (checked below). */
+    if (magic == 2 && attr == 0 && codec_attr[round] != 0) {
+      plain++;
+    } else if (magic != 2 || attr != codec_attr[round])
       rn_it_mismatch(&bad,
                      "%s batch at file position %ld: magic %d, "
                      "codec %d (expected magic 2, codec %d)",
@@ -293,8 +299,10 @@ static void check_stored_codec(const rn_it_broker_t *b, int round) {
   }
   fclose(f);
   if (batches == 0) rn_it_mismatch(&bad, "%s holds no batch", seg);
-  OK(bad == 0, "%s: %ld stored batches in %s are magic 2 with codec %d", codecs[round], batches,
-     want, codec_attr[round]);
+  if (plain * 2 > batches)
+    rn_it_mismatch(&bad, "%s: %ld of %ld batches uncompressed", seg, plain, batches);
+  OK(bad == 0, "%s: %ld stored batches in %s are magic 2 with codec %d (%ld left uncompressed "
+     "by the client)", codecs[round], batches, want, codec_attr[round], plain);
 }
 
 /* ---- consume ------------------------------------------------------------ */
