@@ -196,6 +196,28 @@ rn_err_t rn_config_load_file(rn_config_t *cfg, const char *path, char *errbuf,
   return err;
 }
 
+int rn_config_parse_hostport(const char *s, char *host, size_t hlen, int *port) {
+  const char *p = strstr(s, "://");
+  if (p) s = p + 3;
+  const char *colon;
+  if (*s == '[') {
+    const char *end = strchr(s, ']');
+    if (!end || end[1] != ':') return -1;
+    snprintf(host, hlen, "%.*s", (int)(end - s - 1), s + 1);
+    colon = end + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (!colon) return -1;
+    snprintf(host, hlen, "%.*s", (int)(colon - s), s);
+  }
+  char *e;
+  long v = strtol(colon + 1, &e, 10);
+  if (*e || e == colon + 1 || v < 0 || v > 65535) return -1;
+  *port = (int)v;
+  if (!host[0]) snprintf(host, hlen, "0.0.0.0");
+  return 0;
+}
+
 /* ---- topic configs -------------------------------------------------------- */
 
 int rn_topic_config_find(const char *name) {

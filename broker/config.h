@@ -82,6 +82,13 @@ static inline int64_t rn_config_i(const rn_config_t *cfg, rn_bcfg_t k) { return 
 static inline const char *rn_config_s(const rn_config_t *cfg, rn_bcfg_t k) { return cfg->v[k].str; }
 /* Index of a broker config by name, or -1. */
 int rn_config_find(const char *name);
+/*
+ * Splits a listener address: "PLAINTEXT://host:port", "host:port" or
+ * "[v6]:port" (an empty host means 0.0.0.0). host receives at most hlen-1
+ * bytes. Returns 0, or -1 for a malformed address or a port outside
+ * 0..65535. Used for listeners, advertised.listeners and http.listener.
+ */
+int rn_config_parse_hostport(const char *s, char *host, size_t hlen, int *port);
 
 /* ---- topic configuration ------------------------------------------------ */
 

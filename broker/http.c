@@ -1002,29 +1002,6 @@ void rn_http_stop(rn_broker_t *b) {
   if (--H->inflight == 0) rn__finish_stop(H);
 }
 
-/* Splits "host:port" / "[v6]:port"; 0 or -1. */
-static int rn__hostport(const char *s, char *host, size_t hlen, int *port) {
-  const char *p = strstr(s, "://");
-  if (p) s = p + 3;
-  const char *colon;
-  if (*s == '[') {
-    const char *end = strchr(s, ']');
-    if (!end || end[1] != ':') return -1;
-    snprintf(host, hlen, "%.*s", (int)(end - s - 1), s + 1);
-    colon = end + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (!colon) return -1;
-    snprintf(host, hlen, "%.*s", (int)(colon - s), s);
-  }
-  char *e;
-  long v = strtol(colon + 1, &e, 10);
-  if (*e || e == colon + 1 || v < 0 || v > 65535) return -1;
-  *port = (int)v;
-  if (!host[0]) snprintf(host, hlen, "0.0.0.0");
-  return 0;
-}
-
 int rn_http_start(rn_broker_t *b) {
   const char *spec = rn_config_s(&b->cfg, RN_BCFG_HTTP_LISTENER);
   rn__started_ms = rn_now_ms();
@@ -1034,7 +1011,7 @@ int rn_http_start(rn_broker_t *b) {
   }
   char host[256];
   int port;
-  if (rn__hostport(spec, host, sizeof host, &port)) {
+  if (rn_config_parse_hostport(spec, host, sizeof host, &port)) {
     fprintf(stderr, "runneld: http.listener: expected HOST:PORT, got '%s'\n", spec);
     return -1;
   }

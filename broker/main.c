@@ -38,29 +38,6 @@ static void rn__usage(FILE *f) {
           "  --version, --help\n");
 }
 
-/* Splits "PLAINTEXT://host:port", "host:port" or "[v6]:port". */
-static int rn__parse_hostport(const char *s, char *host, size_t hlen, int *port) {
-  const char *p = strstr(s, "://");
-  if (p) s = p + 3;
-  const char *colon;
-  if (*s == '[') {
-    const char *end = strchr(s, ']');
-    if (!end || end[1] != ':') return -1;
-    snprintf(host, hlen, "%.*s", (int)(end - s - 1), s + 1);
-    colon = end + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (!colon) return -1;
-    snprintf(host, hlen, "%.*s", (int)(colon - s), s);
-  }
-  char *e;
-  long v = strtol(colon + 1, &e, 10);
-  if (*e || v < 0 || v > 65535) return -1;
-  *port = (int)v;
-  if (!host[0]) snprintf(host, hlen, "0.0.0.0");
-  return 0;
-}
-
 static void rn__retention_tick(uv_timer_t *t) {
   rn_broker_t *b = t->data;
   int64_t now = rn_now_ms();
@@ -180,7 +157,7 @@ int main(int argc, char **argv) {
 
   char host[256];
   int port;
-  if (rn__parse_hostport(rn_config_s(&b->cfg, RN_BCFG_LISTENERS), host, sizeof host, &port)) {
+  if (rn_config_parse_hostport(rn_config_s(&b->cfg, RN_BCFG_LISTENERS), host, sizeof host, &port)) {
     fprintf(stderr, "runneld: listeners: expected HOST:PORT, got '%s'\n",
             rn_config_s(&b->cfg, RN_BCFG_LISTENERS));
     return 2;
@@ -218,7 +195,7 @@ int main(int argc, char **argv) {
   }
   const char *adv = rn_config_s(&b->cfg, RN_BCFG_ADVERTISED_LISTENERS);
   if (adv) {
-    if (rn__parse_hostport(adv, b->adv_host, sizeof b->adv_host, &b->adv_port)) {
+    if (rn_config_parse_hostport(adv, b->adv_host, sizeof b->adv_host, &b->adv_port)) {
       fprintf(stderr, "runneld: advertised.listeners: expected HOST:PORT, got '%s'\n", adv);
       return 2;
     }

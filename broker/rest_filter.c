@@ -466,7 +466,10 @@ rn_filter_t *rn_filter_compile(const char *text, size_t len, char *errbuf, size_
   else
     f->root = rn__expr(&ps);
   rn__ws(&ps);
-  if (!ps.failed && ps.p != ps.end) rn__fail(&ps, "unexpected text '%.20s'", ps.p);
+  if (!ps.failed && ps.p != ps.end) { /* the text need not be NUL-terminated */
+    int n = ps.end - ps.p < 20 ? (int)(ps.end - ps.p) : 20;
+    rn__fail(&ps, "unexpected text '%.*s'", n, ps.p);
+  }
   if (ps.failed) {
     rn_filter_free(f);
     return NULL;
