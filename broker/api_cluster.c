@@ -80,8 +80,8 @@ void rn_api_DescribeCluster(rn_req_t *req) {
     }
     rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[0]);
     resp.Brokers[0].BrokerId = b->node_id;
-    resp.Brokers[0].Host = rn_str_c(b->adv_host);
-    resp.Brokers[0].Port = b->adv_port;
+    resp.Brokers[0].Host = rn_str_c(req->conn->lst->adv_host);
+    resp.Brokers[0].Port = req->conn->lst->adv_port;
     resp.Brokers_count = 1;
     if (r.IncludeClusterAuthorizedOperations) resp.ClusterAuthorizedOperations = RN_CLUSTER_OPS;
   }

@@ -79,8 +79,8 @@ static void rn__md_respond(rn_req_t *req) {
   if (!resp.Brokers) goto oom;
   rn_MetadataResponse_MetadataResponseBroker_init(&resp.Brokers[0]);
   resp.Brokers[0].NodeId = b->node_id;
-  resp.Brokers[0].Host = rn_str_c(b->adv_host);
-  resp.Brokers[0].Port = b->adv_port;
+  resp.Brokers[0].Host = rn_str_c(req->conn->lst->adv_host);
+  resp.Brokers[0].Port = req->conn->lst->adv_port;
   resp.Brokers_count = 1;
   resp.ClusterId = rn_str_c(b->cluster_id);
   resp.ControllerId = b->node_id;
@@ -203,8 +203,8 @@ void rn_api_FindCoordinator(rn_req_t *req) {
     resp.ErrorCode = code;
     if (!code) {
       resp.NodeId = b->node_id;
-      resp.Host = rn_str_c(b->adv_host);
-      resp.Port = b->adv_port;
+      resp.Host = rn_str_c(req->conn->lst->adv_host);
+      resp.Port = req->conn->lst->adv_port;
     } else {
       resp.NodeId = -1;
       resp.Host = RN_STR_EMPTY;
@@ -225,8 +225,8 @@ void rn_api_FindCoordinator(rn_req_t *req) {
       c->Key = r.CoordinatorKeys[i];
       c->ErrorCode = code;
       c->NodeId = code ? -1 : b->node_id;
-      c->Host = code ? RN_STR_EMPTY : rn_str_c(b->adv_host);
-      c->Port = code ? -1 : b->adv_port;
+      c->Host = code ? RN_STR_EMPTY : rn_str_c(req->conn->lst->adv_host);
+      c->Port = code ? -1 : req->conn->lst->adv_port;
       if (code) c->ErrorMessage = rn_str_c("unknown coordinator key type");
     }
   }

@@ -38,6 +38,77 @@ static void rn__usage(FILE *f) {
           "  --version, --help\n");
 }
 
+/* Name of a listener entry: the part before "://", else PLAINTEXT. */
+static void rn__listener_name(const char *entry, size_t n, char *name, size_t nlen) {
+  const char *sep = strstr(entry, "://");
+  if (sep && (size_t)(sep - entry) < n)
+    snprintf(name, nlen, "%.*s", (int)(sep - entry), entry);
+  else
+    snprintf(name, nlen, "PLAINTEXT");
+}
+
+/*
+ * Parses listeners ("NAME://host:port,NAME2://host:port"; "host:port" is
+ * PLAINTEXT) and advertised.listeners (matched by name, as Kafka does) into
+ * b->listeners, hosts and ports. Prints a one-line error and returns -1 on
+ * a malformed or duplicate entry.
+ */
+static int rn__parse_listeners(rn_broker_t *b, char hosts[][256], int *ports) {
+  char list[4096];
+  snprintf(list, sizeof list, "%s", rn_config_s(&b->cfg, RN_BCFG_LISTENERS));
+  char *save = NULL;
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ') tok++;
+    if (!*tok) continue;
+    if (b->nlisteners == RN_MAX_LISTENERS) {
+      fprintf(stderr, "runneld: listeners: at most %d listeners\n", RN_MAX_LISTENERS);
+      return -1;
+    }
+    rn_listener_t *l = &b->listeners[b->nlisteners];
+    rn__listener_name(tok, strlen(tok), l->name, sizeof l->name);
+    for (int i = 0; i < b->nlisteners; i++)
+      if (strcmp(b->listeners[i].name, l->name) == 0) {
+        fprintf(stderr, "runneld: listeners: listener name %s used twice\n", l->name);
+        return -1;
+      }
+    if (rn_config_parse_hostport(tok, hosts[b->nlisteners], 256, &ports[b->nlisteners])) {
+      fprintf(stderr, "runneld: listeners: expected [NAME://]HOST:PORT, got '%s'\n", tok);
+      return -1;
+    }
+    b->nlisteners++;
+  }
+  if (b->nlisteners == 0) {
+    fprintf(stderr, "runneld: listeners: no listener given\n");
+    return -1;
+  }
+  const char *adv = rn_config_s(&b->cfg, RN_BCFG_ADVERTISED_LISTENERS);
+  if (!adv) return 0;
+  snprintf(list, sizeof list, "%s", adv);
+  save = NULL;
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ') tok++;
+    if (!*tok) continue;
+    char name[32];
+    rn__listener_name(tok, strlen(tok), name, sizeof name);
+    rn_listener_t *l = NULL;
+    for (int i = 0; i < b->nlisteners; i++)
+      if (strcmp(b->listeners[i].name, name) == 0) l = &b->listeners[i];
+    /* A single unnamed advertised address belongs to the single listener. */
+    if (!l && b->nlisteners == 1 && !strstr(tok, "://")) l = &b->listeners[0];
+    if (!l) {
+      fprintf(stderr, "runneld: advertised.listeners: no listener named %s in listeners\n", name);
+      return -1;
+    }
+    int port;
+    if (rn_config_parse_hostport(tok, l->adv_host, sizeof l->adv_host, &port)) {
+      fprintf(stderr, "runneld: advertised.listeners: expected [NAME://]HOST:PORT, got '%s'\n", tok);
+      return -1;
+    }
+    l->adv_port = port; /* 0: the bound port */
+  }
+  return 0;
+}
+
 static void rn__retention_tick(uv_timer_t *t) {
   rn_broker_t *b = t->data;
   int64_t now = rn_now_ms();
@@ -155,13 +226,9 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  char host[256];
-  int port;
-  if (rn_config_parse_hostport(rn_config_s(&b->cfg, RN_BCFG_LISTENERS), host, sizeof host, &port)) {
-    fprintf(stderr, "runneld: listeners: expected HOST:PORT, got '%s'\n",
-            rn_config_s(&b->cfg, RN_BCFG_LISTENERS));
-    return 2;
-  }
+  char hosts[RN_MAX_LISTENERS][256];
+  int ports[RN_MAX_LISTENERS];
+  if (rn__parse_listeners(b, hosts, ports)) return 2;
   b->node_id = (int32_t)rn_config_i(&b->cfg, RN_BCFG_NODE_ID);
   b->data_dir = strdup(rn_config_s(&b->cfg, RN_BCFG_LOG_DIRS));
   b->open_flags = repair ? RN_LOG_OPEN_REPAIR : 0;
@@ -189,23 +256,24 @@ int main(int argc, char **argv) {
   }
   if (rn_meta_open(b)) return 1;
   if (rn_groups_open(b)) return 1;
-  if ((rc = rn_net_listen(b, host, &port)) < 0) {
-    fprintf(stderr, "runneld: cannot listen on %s:%d: %s\n", host, port, uv_strerror(rc));
-    return 1;
-  }
-  const char *adv = rn_config_s(&b->cfg, RN_BCFG_ADVERTISED_LISTENERS);
-  if (adv) {
-    if (rn_config_parse_hostport(adv, b->adv_host, sizeof b->adv_host, &b->adv_port)) {
-      fprintf(stderr, "runneld: advertised.listeners: expected HOST:PORT, got '%s'\n", adv);
-      return 2;
+  for (int i = 0; i < b->nlisteners; i++) {
+    rn_listener_t *l = &b->listeners[i];
+    if ((rc = rn_net_listen(b, l, hosts[i], &ports[i])) < 0) {
+      fprintf(stderr, "runneld: cannot listen on %s:%d: %s\n", hosts[i], ports[i], uv_strerror(rc));
+      return 1;
     }
-    if (b->adv_port == 0) b->adv_port = port;
-  } else {
-    snprintf(b->adv_host, sizeof b->adv_host, "%s", host);
-    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-      if (gethostname(b->adv_host, sizeof b->adv_host)) snprintf(b->adv_host, sizeof b->adv_host, "localhost");
-    b->adv_port = port;
+    if (!l->adv_host[0]) { /* not advertised explicitly: the bound address */
+      snprintf(l->adv_host, sizeof l->adv_host, "%s", hosts[i]);
+      if (strcmp(hosts[i], "0.0.0.0") == 0 || strcmp(hosts[i], "::") == 0)
+        if (gethostname(l->adv_host, sizeof l->adv_host))
+          snprintf(l->adv_host, sizeof l->adv_host, "localhost");
+    }
+    if (l->adv_port == 0) l->adv_port = ports[i];
+    RN_INFO("listener %s on %s:%d, advertised as %s:%d", l->name, hosts[i], ports[i], l->adv_host,
+            l->adv_port);
   }
+  memcpy(b->adv_host, b->listeners[0].adv_host, sizeof b->adv_host);
+  b->adv_port = b->listeners[0].adv_port;
   if (rn_http_start(b)) return 1;
   uv_timer_init(b->loop, &b->retention_timer);
   b->retention_timer.data = b;
@@ -217,7 +285,8 @@ int main(int argc, char **argv) {
   uv_signal_start(&b->sigterm, rn__signal_cb, SIGTERM);
   uv_signal_start(&b->sigint, rn__signal_cb, SIGINT);
   RN_INFO("runneld %s listening on %s:%d (advertised %s:%d), data in %s, cluster id %s",
-          PACKAGE_VERSION, host, port, b->adv_host, b->adv_port, b->data_dir, b->cluster_id);
+          PACKAGE_VERSION, hosts[0], ports[0], b->adv_host, b->adv_port, b->data_dir,
+          b->cluster_id);
 
   uv_run(b->loop, UV_RUN_DEFAULT);
 

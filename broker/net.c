@@ -275,7 +275,8 @@ static void rn__conn_close(rn_conn_t *c) {
 }
 
 static void rn__accept_cb(uv_stream_t *server, int status) {
-  rn_broker_t *b = server->data;
+  rn_listener_t *lst = server->data;
+  rn_broker_t *b = lst->b;
   if (status < 0) {
     RN_WARN("accept failed: %s", uv_strerror(status));
     return;
@@ -283,6 +284,7 @@ static void rn__accept_cb(uv_stream_t *server, int status) {
   rn_conn_t *c = calloc(1, sizeof *c);
   if (!c) return;
   c->b = b;
+  c->lst = lst;
   uv_tcp_init(b->loop, &c->tcp);
   c->tcp.data = c;
   c->next = &b->conns;
@@ -318,26 +320,29 @@ static void rn__accept_cb(uv_stream_t *server, int status) {
   rn__conn_update_reading(c);
 }
 
-int rn_net_listen(rn_broker_t *b, const char *host, int *port) {
+int rn_net_listen(rn_broker_t *b, rn_listener_t *lst, const char *host, int *port) {
   struct sockaddr_storage addr;
   int rc;
   if (strchr(host, ':')) rc = uv_ip6_addr(host, *port, (struct sockaddr_in6 *)&addr);
   else rc = uv_ip4_addr(host, *port, (struct sockaddr_in *)&addr);
   if (rc) return rc;
-  b->conns.next = b->conns.prev = &b->conns;
-  uv_tcp_init(b->loop, &b->listener);
-  b->listener.data = b;
-  if ((rc = uv_tcp_bind(&b->listener, (struct sockaddr *)&addr, 0)) < 0) return rc;
-  if ((rc = uv_listen((uv_stream_t *)&b->listener, 511, rn__accept_cb)) < 0) return rc;
+  if (!b->conns.next) b->conns.next = b->conns.prev = &b->conns;
+  lst->b = b;
+  uv_tcp_init(b->loop, &lst->tcp);
+  lst->tcp.data = lst;
+  if ((rc = uv_tcp_bind(&lst->tcp, (struct sockaddr *)&addr, 0)) < 0) return rc;
+  if ((rc = uv_listen((uv_stream_t *)&lst->tcp, 511, rn__accept_cb)) < 0) return rc;
   int len = sizeof addr;
-  if (uv_tcp_getsockname(&b->listener, (struct sockaddr *)&addr, &len) == 0)
+  if (uv_tcp_getsockname(&lst->tcp, (struct sockaddr *)&addr, &len) == 0)
     *port = addr.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&addr)->sin_port)
                                       : ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
   return 0;
 }
 
 void rn_net_stop(rn_broker_t *b) {
-  if (!uv_is_closing((uv_handle_t *)&b->listener)) uv_close((uv_handle_t *)&b->listener, NULL);
+  for (int i = 0; i < b->nlisteners; i++)
+    if (!uv_is_closing((uv_handle_t *)&b->listeners[i].tcp))
+      uv_close((uv_handle_t *)&b->listeners[i].tcp, NULL);
   for (rn_conn_t *c = b->conns.next; c != &b->conns; c = c->next) {
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;

@@ -202,7 +202,7 @@ static void rn__cluster_loop(rn_http_req_t *r, rn_broker_t *b) {
   char kafka[300] = "";
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  if (uv_tcp_getsockname(&b->listener, (struct sockaddr *)&ss, &len) == 0) {
+  if (uv_tcp_getsockname(&b->listeners[0].tcp, (struct sockaddr *)&ss, &len) == 0) {
     char ip[64] = "?";
     int port = 0;
     if (ss.ss_family == AF_INET) {

@@ -113,9 +113,22 @@ struct rn_req {
   void *hctx;           /* handler state (arena-allocated) */
 };
 
+/* One Kafka listener: a bound socket and the address Metadata and
+ * FindCoordinator give to clients that connected through it (Kafka's
+ * listeners / advertised.listeners, matched by listener name). */
+#define RN_MAX_LISTENERS 8
+typedef struct rn_listener {
+  uv_tcp_t tcp;
+  rn_broker_t *b;
+  char name[32];      /* "PLAINTEXT", "EXTERNAL", ... */
+  char adv_host[256]; /* advertised host */
+  int32_t adv_port;   /* advertised port */
+} rn_listener_t;
+
 struct rn_conn {
   uv_tcp_t tcp;         /* first: the handle's data points back here */
   rn_broker_t *b;
+  rn_listener_t *lst;   /* the listener it connected through */
   rn_conn_t *prev, *next;
   char peer[64];
   /* input: size prefix, then the frame body read straight into its buffer */
@@ -141,9 +154,10 @@ struct rn_broker {
   int open_flags; /* rn_log_open flags (RN_LOG_OPEN_REPAIR with --repair) */
   char cluster_id[32];
   int32_t node_id;
-  char adv_host[256];
+  char adv_host[256]; /* first listener's advertised address (REST, logs) */
   int32_t adv_port;
-  uv_tcp_t listener;
+  rn_listener_t listeners[RN_MAX_LISTENERS];
+  int nlisteners;
   uv_signal_t sigterm, sigint;
   uv_timer_t retention_timer;
   int stopping;
@@ -166,7 +180,7 @@ struct rn_broker {
 
 /* Binds and listens on host:port (port 0 = ephemeral; the bound port is
  * written back). Returns 0 or a libuv error. */
-int rn_net_listen(rn_broker_t *b, const char *host, int *port);
+int rn_net_listen(rn_broker_t *b, rn_listener_t *lst, const char *host, int *port);
 /* Stops accepting connections and reading requests (shutdown, step 1). */
 void rn_net_stop(rn_broker_t *b);
 /* Closes every connection; requests still in progress free themselves
