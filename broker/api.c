@@ -40,6 +40,7 @@ static const rn_api_entry_t rn__api_table[RN_API_KEY_MAX] = {
     [RN_API_IncrementalAlterConfigs] = {0, 1, rn_api_IncrementalAlterConfigs},
     [RN_API_DescribeCluster] = {0, 1, rn_api_DescribeCluster},
     [RN_API_DescribeTopicPartitions] = {0, 0, rn_api_DescribeTopicPartitions},
+    [RN_API_InitProducerId] = {0, 5, rn_api_InitProducerId},
 };
 
 const rn_api_entry_t *rn_api_entry(int16_t api_key) {

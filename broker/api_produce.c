@@ -11,6 +11,11 @@
  *
  * The request frame is the write buffer: batches are stored exactly as
  * received, with baseOffset rewritten in place (DESIGN §3 "Produce path").
+ * Idempotent batches (producer id >= 0) are checked against the
+ * partition's producer state (producer_state.h, KIP-98) right before the
+ * log assigns their offsets and recorded right after; a retried duplicate
+ * is answered with its original offsets and not written again.
+ *
  * Produce v0-v2 carry legacy message sets (magic 0/1): those are
  * up-converted to one record batch v2 per partition first, as Kafka's
  * broker does, so the log only ever holds v2 batches. v0 is advertised
@@ -21,6 +26,7 @@
 #include <string.h>
 
 #include "batch_legacy.h"
+#include "producer_state.h"
 #include "runnel.h"
 
 typedef struct rn__pr_ctx rn__pr_ctx_t;
@@ -47,6 +53,8 @@ typedef struct rn__pr_check {
   int log_append_time;
   int64_t now_ms;
   int64_t nbatches;
+  int idempotent;          /* some batch carries a producer id */
+  rn_batch_hdr_t idem_hdr; /* the (only) such batch */
 } rn__pr_check_t;
 
 static rn_err_t rn__pr_check_batch(void *arg, uint8_t *batch, size_t len,
@@ -58,6 +66,14 @@ static rn_err_t rn__pr_check_batch(void *arg, uint8_t *batch, size_t len,
   int codec = h->attributes & RN_BATCH_COMPRESSION_MASK;
   if (codec == RN_BATCH_CODEC_ZSTD && c->api_version < 7)
     return RN_ERR_UNSUPPORTED_COMPRESSION_TYPE; /* KIP-110 */
+  /* Transactions are not implemented yet (no coordinator hands out
+   * transactional producer ids): a transactional batch cannot belong to
+   * a transaction runnel knows of. */
+  if (h->attributes & RN_BATCH_ATTR_TRANSACTIONAL) return RN_ERR_INVALID_TXN_STATE;
+  if (h->producer_id >= 0) {
+    c->idempotent = 1;
+    c->idem_hdr = *h;
+  }
   if (c->log_append_time) rn_batch_set_log_append_time(batch, len, c->now_ms);
   c->nbatches++;
   return 0;
@@ -145,6 +161,8 @@ void rn_api_Produce(rn_req_t *req) {
       uint8_t *data = (uint8_t *)pd->Records.ptr;
       size_t len = pd->Records.len > 0 ? (size_t)pd->Records.len : 0;
       rn__pr_part_t *pp = &pps[j];
+      rn_pstate_t *ps = NULL;
+      rn__pr_check_t chk = {0};
       if (!err && req->api_version < 3) {
         /* Legacy message set: a magic-2 batch here is invalid (Kafka). */
         if (len > 16 && data[16] == 2) err = RN_ERR_INVALID_RECORD;
@@ -159,7 +177,7 @@ void rn_api_Produce(rn_req_t *req) {
         }
       }
       if (!err) {
-        rn__pr_check_t chk = {
+        chk = (rn__pr_check_t){
             .api_version = req->api_version,
             .max_batch = rn_topic_config_i(&t->cfg, &b->cfg, RN_TCFG_MAX_MESSAGE_BYTES),
             .log_append_time = strcmp(rn_topic_config_s(&t->cfg, &b->cfg,
@@ -169,6 +187,32 @@ void rn_api_Produce(rn_req_t *req) {
         };
         err = rn_batch_each(data, len, rn__pr_check_batch, &chk);
         if (!err && chk.log_append_time) pr->LogAppendTimeMs = now;
+        if (!err && chk.idempotent) {
+          /* KIP-98: sequence checks against the partition's producer
+           * state, at offset-assignment time (producer_state.h). Kafka
+           * allows exactly one batch per partition from v3 on. */
+          int dup = 0;
+          int64_t dup_base = -1, dup_last = -1;
+          if (chk.nbatches != 1) err = RN_ERR_INVALID_RECORD;
+          else if (!(ps = rn_pstate_of(part->log, &err)))
+            RN_WARN("%.*s-%d: producer state unavailable: %s", (int)td->Name.len,
+                    (const char *)td->Name.ptr, pd->Index, rn_err_name(err));
+          else
+            err = rn_pstate_check(ps, &chk.idem_hdr, rn_log_start_offset(part->log), &dup,
+                                  &dup_base, &dup_last);
+          if (!err && dup) {
+            /* A retry of a batch already written: Kafka answers with the
+             * original offsets and no error, and writes nothing. */
+            RN_DEBUG("%s: duplicate batch of producer %lld seq %d on %.*s-%d (offset %lld)",
+                     req->conn->peer, (long long)chk.idem_hdr.producer_id,
+                     chk.idem_hdr.base_sequence, (int)td->Name.len, (const char *)td->Name.ptr,
+                     pd->Index, (long long)dup_base);
+            rn_wr_free(&pp->converted);
+            pr->BaseOffset = dup_base;
+            pr->LogStartOffset = rn_log_start_offset(part->log);
+            continue;
+          }
+        }
       }
       if (!err) {
         pp->ctx = ctx;
@@ -181,6 +225,12 @@ void rn_api_Produce(rn_req_t *req) {
         pp->app.arg = pp;
         err = rn_log_append(part->log, &pp->app);
         if (!err) {
+          /* Offsets are assigned: record the batch before anything else
+           * can reach this partition (a pipelined retry sees it). */
+          rn_err_t perr = ps ? rn_pstate_update(ps, &chk.idem_hdr, pp->app.base_offset) : 0;
+          if (perr)
+            RN_WARN("%.*s-%d: producer state not updated: %s", (int)td->Name.len,
+                    (const char *)td->Name.ptr, pd->Index, rn_err_name(perr));
           ctx->pending++;
           continue;
         }

@@ -11,6 +11,9 @@
  *   <base>.timeindex        sparse time index (table C)
  *   runnel-log.checkpoint   log start offset, recovery point and the
  *                           cleaner's offsets (table D)
+ *   runnel-producer.snapshot  producer state (idempotence) as of an
+ *                           offset, written by producer_state.c through
+ *                           rn_log_attach() at a clean close (table E)
  *
  * and, only while the log cleaner (compaction, section 5) replaces the
  * segments whose bases lie in [<base>, <end>) by one cleaned segment:
@@ -116,6 +119,26 @@
  *                                    record at or above it (I3); made
  *                                    durable before any swap commits
  *    60     4  crc u32               CRC-32C of bytes 0 .. 59
+ *
+ * Table E: "runnel-producer.snapshot", written through "<name>.tmp",
+ * fdatasync and rename; owned by producer_state.c (KIP-98), which rebuilds
+ * a partition's producer state from it plus a header scan
+ * (rn_log_scan_headers()) of the batches at and after its end offset:
+ *
+ *     0     4  magic u32             0x524E5053 "RNPS"
+ *     4     2  version u16           1
+ *     6     2  reserved              0
+ *     8     8  endOffset i64         state covers every batch below it
+ *    16     8  lastBase i64          baseOffset of the batch ending at
+ *                                    endOffset - 1 (-1 when endOffset = 0)
+ *    24     4  lastCrc u32           that batch's CRC field: the snapshot is
+ *                                    used only if the log still holds that
+ *                                    batch there (else a full scan)
+ *    28     4  count u32             producer entries
+ *    32     -  entries: producerId i64, epoch i16, n u8 (1..5), then n
+ *              times firstSeq i32, lastSeq i32, firstOffset i64,
+ *              lastOffset i64, oldest first
+ *     -     4  crc u32               CRC-32C of every byte before it
  *
  * ==== 2. Invariants =======================================================
  *
@@ -427,6 +450,43 @@ int rn_log_segment_count(const rn_log_t *log);
  */
 typedef void (*rn_log_hw_cb)(rn_log_t *log, void *arg);
 void rn_log_set_hw_observer(rn_log_t *log, rn_log_hw_cb cb, void *arg);
+
+/* Path of the partition directory (as given to rn_log_open()); valid
+ * until the log is freed. */
+const char *rn_log_dir(const rn_log_t *log);
+
+/*
+ * Attaches an owner's per-partition object to the log (one per log; the
+ * producer state of producer_state.c). fn(obj, log, clean) runs once, at
+ * the start of rn_log_close() (before anything drains; clean = 1 for a
+ * close that neither deletes the files nor follows a storage error, so
+ * the owner may write its own files into rn_log_dir() and read the log
+ * with rn_log_scan_headers()) or when the log is freed otherwise; the
+ * owner frees obj there. Loop thread.
+ */
+typedef void (*rn_log_detach_fn)(void *obj, rn_log_t *log, int clean);
+void rn_log_attach(rn_log_t *log, void *obj, rn_log_detach_fn fn);
+/* The attached object, or NULL. */
+void *rn_log_attachment(const rn_log_t *log);
+
+/*
+ * Header scan (producer-state recovery, KIP-98): calls cb(arg, h, head,
+ * head_len) for every batch from the one holding from_offset (or the
+ * first batch after it in a compacted log) up to the high watermark (only
+ * completed writes, I1), in offset order, reading batch headers only. head holds the batch's first
+ * head_len = min(batch size, RN_LOG_SCAN_HEAD) bytes (enough for the
+ * single record of an uncompressed control batch), valid during the call.
+ * from_offset below the log start offset starts at the log start.
+ * Synchronous pread()s (start-up and first use). cb returns 0 to go on,
+ * anything else stops the scan and is returned. Returns 0, -errno,
+ * RN_ERR_CORRUPT_MESSAGE for a header that does not parse, -EINVAL,
+ * RN_ERR__CLOSED. Loop thread.
+ */
+#define RN_LOG_SCAN_HEAD 128
+struct rn_batch_hdr;
+typedef int (*rn_log_scan_fn)(void *arg, const struct rn_batch_hdr *h, const uint8_t *head,
+                              size_t head_len);
+rn_err_t rn_log_scan_headers(rn_log_t *log, int64_t from_offset, rn_log_scan_fn cb, void *arg);
 
 /* ---- append -------------------------------------------------------------- */
 

@@ -180,6 +180,10 @@ struct rn_log {
   rn_log_hw_cb hw_cb;
   void *hw_arg;
 
+  /* rn_log_attach(): an owner's per-partition state (producer state) */
+  void *attach;
+  rn_log_detach_fn attach_fn;
+
   /* close */
   int busy; /* callbacks of this log on the stack */
   int close_stage;

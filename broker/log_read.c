@@ -143,3 +143,56 @@ rn_err_t rn_log_read(rn_log_t *log, rn_log_read_t *rd) {
   log->reads_inflight++;
   return 0;
 }
+
+/* ---- header scan ------------------------------------------------------------ */
+
+rn_err_t rn_log_scan_headers(rn_log_t *log, int64_t from_offset, rn_log_scan_fn cb, void *arg) {
+  if (!log || !cb) return -EINVAL;
+  if (log->close_stage != RN__CLOSE_NONE) return RN_ERR__CLOSED;
+  if (from_offset < log->start_offset) from_offset = log->start_offset;
+  if (from_offset >= log->hw || !log->nsegs) return 0;
+  rn_err_t err = rn__log_scan_buf(log, RN__LOG_SCAN_CHUNK);
+  if (err) return err;
+  size_t i;
+  rn__log_seg_t *seg = rn__log_find_seg(log, from_offset, &i);
+  int first = 1;
+  for (; seg; seg = ++i < log->nsegs ? log->segs[i] : NULL) {
+    /* Only completed writes (below HW, I1): bytes of an append in flight
+     * may not be in the file yet. */
+    int64_t bound = rn__seg_committed_end(log, seg);
+    int64_t pos = 0;
+    if (first) {
+      if ((err = rn__seg_locate(log, seg, from_offset, bound, &pos, NULL))) return err;
+      first = 0;
+    }
+    int64_t buf_pos = -1, buf_len = 0;
+    while (pos < bound) {
+      if (bound - pos < RN_BATCH_HEADER_SIZE) return RN_ERR_CORRUPT_MESSAGE;
+      if (buf_pos < 0 || pos + RN_BATCH_HEADER_SIZE > buf_pos + buf_len) {
+        int64_t n = bound - pos;
+        if (n > (int64_t)RN__LOG_SCAN_CHUNK) n = RN__LOG_SCAN_CHUNK;
+        ssize_t r = rn__pread_full(seg->fd, log->scan_buf, (size_t)n, pos);
+        if (r < 0) return (rn_err_t)r;
+        if (r < RN_BATCH_HEADER_SIZE) return -EIO;
+        buf_pos = pos;
+        buf_len = r;
+      }
+      rn_batch_hdr_t h;
+      rn_batch_parse_hdr(log->scan_buf + (pos - buf_pos), RN_BATCH_HEADER_SIZE, &h);
+      int64_t size = rn_batch_size(&h);
+      if (h.magic != 2 || size < RN_BATCH_HEADER_SIZE || size > bound - pos ||
+          h.last_offset_delta < 0)
+        return RN_ERR_CORRUPT_MESSAGE;
+      size_t head = size < RN_LOG_SCAN_HEAD ? (size_t)size : RN_LOG_SCAN_HEAD;
+      if (pos + (int64_t)head > buf_pos + buf_len) {
+        /* The head straddles the buffer's end: read it again from pos. */
+        buf_pos = -1;
+        continue;
+      }
+      int rc = cb(arg, &h, log->scan_buf + (pos - buf_pos), head);
+      if (rc) return rc;
+      pos += size;
+    }
+  }
+  return 0;
+}

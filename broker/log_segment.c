@@ -716,6 +716,15 @@ int rn_log_segment_count(const rn_log_t *log) {
   return (int)log->nsegs;
 }
 
+void rn_log_attach(rn_log_t *log, void *obj, rn_log_detach_fn fn) {
+  log->attach = obj;
+  log->attach_fn = fn;
+}
+
+void *rn_log_attachment(const rn_log_t *log) { return log->attach; }
+
+const char *rn_log_dir(const rn_log_t *log) { return log->dir; }
+
 void rn_log_set_hw_observer(rn_log_t *log, rn_log_hw_cb cb, void *arg) {
   log->hw_cb = cb;
   log->hw_arg = arg;
@@ -747,6 +756,7 @@ static void rn__log_remove_dir(const char *dir) {
 
 void rn__log_free(rn_log_t *log) {
   if (!log) return;
+  if (log->attach_fn) log->attach_fn(log->attach, log, 0);
   for (size_t i = 0; i < log->nsegs; i++) rn__seg_free(log->segs[i]);
   free(log->segs);
   if (log->ckpt_fd >= 0) close(log->ckpt_fd);
@@ -819,6 +829,14 @@ static void rn__log_close_step(rn_log_t *log) {
 
 void rn_log_close(rn_log_t *log, int delete_files, rn_log_close_cb cb, void *arg) {
   if (!log || log->close_stage != RN__CLOSE_NONE) return;
+  if (log->attach_fn) {
+    /* Before anything drains: the owner sees the log as it stands (LEO
+     * covers every assigned append) and may still scan it. */
+    rn_log_detach_fn fn = log->attach_fn;
+    log->attach_fn = NULL;
+    fn(log->attach, log, !delete_files && !log->err);
+    log->attach = NULL;
+  }
   log->close_stage = RN__CLOSE_DRAIN;
   log->close_delete = delete_files ? 1 : 0;
   log->close_cb = cb;

@@ -23,6 +23,9 @@
  *   TOPIC_CONFIG and BROKER_CONFIG (AlterConfigs, IncrementalAlterConfigs):
  *     i32 config count, then pairs as above: the complete set of overrides
  *     of the resource after the change (the newest record wins)
+ *   PRODUCER_IDS (type 6; zero id, empty name): i64 block end: producer
+ *     ids below it have been reserved (InitProducerId, KIP-98); replay
+ *     takes the largest, so no id is handed out twice
  *
  * Replay applies the records in order to a list of pending topics, then
  * applies the newest dynamic broker configs (both levels, before any topic
@@ -51,6 +54,7 @@ enum {
   RN_META_PARTITIONS_ADDED = 3,
   RN_META_TOPIC_CONFIG = 4,
   RN_META_BROKER_CONFIG = 5,
+  RN_META_PRODUCER_IDS = 6,
 };
 
 /* ---- meta.properties ------------------------------------------------------------ */
@@ -236,6 +240,13 @@ static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
     rn_err_t err = rn__apply_broker_config(r, name, &rd);
     free(name);
     return err;
+  }
+  if (type == RN_META_PRODUCER_IDS) {
+    int64_t end = rn_rd_i64(&rd);
+    free(name);
+    if (rn_rd_err(&rd) || end < 0) return RN_ERR_CORRUPT_MESSAGE;
+    if (end > r->b->pid_block_end) r->b->pid_next = r->b->pid_block_end = end;
+    return 0;
   }
   rn__pending_topic_t *p = rn__pending_find(r, name);
   /* Later records about a topic apply only to the live incarnation. */
@@ -545,6 +556,20 @@ rn_err_t rn_meta_broker_config(rn_broker_t *b, const char *resource, const char 
     rn__wr_cstr(&w, vals[i]);
   }
   rn_err_t err = rn__meta_append(b, "BROKER_CONFIG", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_producer_ids(rn_broker_t *b, int64_t block_end, rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 64);
+  rn_wr_i8(&w, RN_META_FORMAT);
+  rn_wr_i8(&w, RN_META_PRODUCER_IDS);
+  rn_uuid_t zero = {{0}};
+  rn_wr_uuid(&w, zero);
+  rn__wr_cstr(&w, "");
+  rn_wr_i64(&w, block_end);
+  rn_err_t err = rn__meta_append(b, "PRODUCER_IDS", &w, cb, arg);
   rn_wr_free(&w);
   return err;
 }

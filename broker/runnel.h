@@ -10,6 +10,7 @@
  *   api_*.c    one file per API family (handlers rn_api_<Name>)
  *   topic.c    topic/partition registry and parked fetches (rn_topic_*)
  *   meta.c     the metadata log: topics persist across restarts (rn_meta_*)
+ *   api_txn.c  InitProducerId and the producer-id allocator
  *   config.c   configuration tables (rn_config_*, rn_topic_config_*)
  *   diag.c     diagnostics to stderr (rn_diag)
  *
@@ -174,6 +175,11 @@ struct rn_broker {
   rn_groups_t *groups;
   /* log cleaner (compaction of cleanup.policy=compact logs), or NULL */
   rn_log_cleaner_t *cleaner;
+  /* producer ids (api_txn.c): ids below pid_block_end were reserved in
+   * the metadata log; pid_next is the next one to hand out */
+  int64_t pid_next, pid_block_end;
+  struct rn__pid_wait *pid_waiters; /* InitProducerId waiting for a block */
+  int pid_writing;                  /* a block record is being written */
 };
 
 /* ---- net.c ------------------------------------------------------------------ */
@@ -253,6 +259,8 @@ void rn_api_DescribeCluster(rn_req_t *req);
 void rn_api_DescribeLogDirs(rn_req_t *req);
 void rn_api_OffsetForLeaderEpoch(rn_req_t *req);
 void rn_api_DescribeTopicPartitions(rn_req_t *req);
+/* Idempotent producers (api_txn.c). */
+void rn_api_InitProducerId(rn_req_t *req);
 
 /* ---- topic.c ---------------------------------------------------------------- */
 
@@ -332,6 +340,13 @@ rn_err_t rn_meta_topic_config(rn_broker_t *b, const rn_topic_t *t, const rn_topi
  * default, else the node id): vals[RN_BCFG__COUNT], NULL = not set. */
 rn_err_t rn_meta_broker_config(rn_broker_t *b, const char *resource, const char *const *vals,
                                rn_meta_cb cb, void *arg);
+
+/*
+ * Durably records that producer ids below block_end are reserved (KIP-98
+ * producer-id blocks, so ids never repeat after a restart), then calls
+ * cb. Replay sets b->pid_next = b->pid_block_end = the largest block_end.
+ */
+rn_err_t rn_meta_producer_ids(rn_broker_t *b, int64_t block_end, rn_meta_cb cb, void *arg);
 
 /* ---- dynamic broker configs (api_configs.c) --------------------------------- */
 

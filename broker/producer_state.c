@@ -1,0 +1,425 @@
+/*
+ * producer_state.c: per-partition producer state (KIP-98, KIP-360).
+ *
+ * API: see producer_state.h. The table is open addressing keyed by
+ * producer id (linear probing, backward-shift deletion, at most half
+ * full); each entry holds the producer's last five batches in a small
+ * array, oldest first. Rebuilding walks batch headers only; the snapshot
+ * (log.h table E) is written synchronously at a clean close.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "producer_state.h"
+
+#define RN__PS_VERSION 1
+#define RN__PS_HDR 32                              /* bytes before the entries */
+#define RN__PS_ENTRY_MIN (8 + 2 + 1 + 24)          /* one batch */
+#define RN__PS_MAX_FILE ((size_t)1 << 30)
+
+void rn_pstate_init(rn_pstate_t *ps) { memset(ps, 0, sizeof *ps); }
+
+void rn_pstate_free(rn_pstate_t *ps) {
+  free(ps->tab);
+  rn_pstate_init(ps);
+}
+
+static size_t rn__ps_hash(int64_t id, size_t cap) {
+  uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+  return (size_t)(x >> 17) & (cap - 1);
+}
+
+static rn_pstate_entry_t *rn__ps_lookup(const rn_pstate_t *ps, int64_t id) {
+  if (!ps->cap) return NULL;
+  for (size_t i = rn__ps_hash(id, ps->cap);; i = (i + 1) & (ps->cap - 1)) {
+    rn_pstate_entry_t *e = &ps->tab[i];
+    if (e->producer_id == id) return e;
+    if (e->producer_id < 0) return NULL;
+  }
+}
+
+const rn_pstate_entry_t *rn_pstate_find(const rn_pstate_t *ps, int64_t producer_id) {
+  return producer_id < 0 ? NULL : rn__ps_lookup(ps, producer_id);
+}
+
+static rn_err_t rn__ps_grow(rn_pstate_t *ps) {
+  size_t ncap = ps->cap ? ps->cap * 2 : 16;
+  rn_pstate_entry_t *nt = malloc(ncap * sizeof *nt);
+  if (!nt) return -ENOMEM;
+  for (size_t i = 0; i < ncap; i++) nt[i].producer_id = -1;
+  for (size_t i = 0; i < ps->cap; i++) {
+    rn_pstate_entry_t *e = &ps->tab[i];
+    if (e->producer_id < 0) continue;
+    size_t j = rn__ps_hash(e->producer_id, ncap);
+    while (nt[j].producer_id >= 0) j = (j + 1) & (ncap - 1);
+    nt[j] = *e;
+  }
+  free(ps->tab);
+  ps->tab = nt;
+  ps->cap = ncap;
+  return 0;
+}
+
+static rn_pstate_entry_t *rn__ps_insert(rn_pstate_t *ps, int64_t id) {
+  rn_pstate_entry_t *e = rn__ps_lookup(ps, id);
+  if (e) return e;
+  if ((ps->count + 1) * 2 > ps->cap && rn__ps_grow(ps)) return NULL;
+  size_t i = rn__ps_hash(id, ps->cap);
+  while (ps->tab[i].producer_id >= 0) i = (i + 1) & (ps->cap - 1);
+  e = &ps->tab[i];
+  memset(e, 0, sizeof *e);
+  e->producer_id = id;
+  e->epoch = -1;
+  e->last_offset = -1;
+  ps->count++;
+  return e;
+}
+
+/* Backward-shift deletion keeps every probe chain unbroken. */
+static void rn__ps_remove(rn_pstate_t *ps, rn_pstate_entry_t *e) {
+  size_t mask = ps->cap - 1, i = (size_t)(e - ps->tab);
+  ps->tab[i].producer_id = -1;
+  ps->count--;
+  for (size_t j = (i + 1) & mask; ps->tab[j].producer_id >= 0; j = (j + 1) & mask) {
+    size_t home = rn__ps_hash(ps->tab[j].producer_id, ps->cap);
+    /* Move j into the hole i when its home does not lie in (i, j]. */
+    int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!between) {
+      ps->tab[i] = ps->tab[j];
+      ps->tab[j].producer_id = -1;
+      i = j;
+    }
+  }
+}
+
+void rn_pstate_trim(rn_pstate_t *ps, int64_t log_start) {
+  for (size_t i = 0; i < ps->cap;) {
+    rn_pstate_entry_t *e = &ps->tab[i];
+    if (e->producer_id >= 0 && e->last_offset < log_start) {
+      rn__ps_remove(ps, e); /* slot i may now hold a shifted entry: look again */
+      continue;
+    }
+    i++;
+  }
+}
+
+/* Kafka's DefaultRecordBatch.incrementSequence: sequences wrap to 0. */
+static int32_t rn__ps_seq_add(int32_t seq, int32_t delta) {
+  if (seq > INT32_MAX - delta) return delta - (INT32_MAX - seq) - 1;
+  return seq + delta;
+}
+
+rn_err_t rn_pstate_check(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t log_start, int *dup,
+                         int64_t *dup_base, int64_t *dup_last) {
+  *dup = 0;
+  if (h->producer_id < 0) return 0; /* not idempotent (kafkajs: epoch/seq 0 ignored) */
+  if (h->producer_epoch < 0 || h->base_sequence < 0) return RN_ERR_INVALID_RECORD;
+  rn_pstate_entry_t *e = rn__ps_lookup(ps, h->producer_id);
+  if (e && e->last_offset < log_start) {
+    rn__ps_remove(ps, e); /* its batches are gone: so is what we knew */
+    e = NULL;
+  }
+  int32_t first = h->base_sequence;
+  if (!e) return first == 0 ? 0 : RN_ERR_UNKNOWN_PRODUCER_ID;
+  if (h->producer_epoch < e->epoch) return RN_ERR_INVALID_PRODUCER_EPOCH;
+  if (h->producer_epoch > e->epoch) return first == 0 ? 0 : RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+  int32_t last = rn__ps_seq_add(first, h->last_offset_delta);
+  for (int i = 0; i < e->n; i++) {
+    if (e->b[i].first_seq == first && e->b[i].last_seq == last) {
+      *dup = 1;
+      *dup_base = e->b[i].first_offset;
+      *dup_last = e->b[i].last_offset;
+      return 0;
+    }
+  }
+  /* Only markers known for this epoch (a transactional producer whose
+   * data here was all before the bump): it must start again at 0. */
+  if (e->n == 0) return first == 0 ? 0 : RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+  int32_t prev = e->b[e->n - 1].last_seq;
+  if (first != rn__ps_seq_add(prev, 1)) return RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+  return 0;
+}
+
+rn_err_t rn_pstate_update(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t base_offset) {
+  if (h->producer_id < 0) return 0;
+  rn_pstate_entry_t *e = rn__ps_insert(ps, h->producer_id);
+  if (!e) return -ENOMEM;
+  int64_t last_offset = base_offset + h->last_offset_delta;
+  if (last_offset <= e->last_offset) return 0; /* replayed: already known */
+  if (h->producer_epoch != e->epoch) {
+    e->epoch = h->producer_epoch;
+    e->n = 0;
+  }
+  e->last_offset = last_offset;
+  if (h->attributes & RN_BATCH_ATTR_CONTROL) return 0;
+  if (e->n == RN_PSTATE_KEEP) {
+    memmove(&e->b[0], &e->b[1], (RN_PSTATE_KEEP - 1) * sizeof e->b[0]);
+    e->n--;
+  }
+  rn_pstate_batch_t *b = &e->b[e->n++];
+  b->first_seq = h->base_sequence;
+  b->last_seq = rn__ps_seq_add(h->base_sequence, h->last_offset_delta);
+  b->first_offset = base_offset;
+  b->last_offset = last_offset;
+  return 0;
+}
+
+/* ---- snapshot -------------------------------------------------------------- */
+
+rn_err_t rn_pstate_encode(const rn_pstate_t *ps, int64_t end_offset, int64_t last_base,
+                          uint32_t last_crc, rn_wr_t *w) {
+  size_t start = w->len;
+  rn_wr_u32(w, RN_PSTATE_SNAPSHOT_MAGIC);
+  rn_wr_u16(w, RN__PS_VERSION);
+  rn_wr_u16(w, 0);
+  rn_wr_i64(w, end_offset);
+  rn_wr_i64(w, last_base);
+  rn_wr_u32(w, last_crc);
+  uint32_t n = 0;
+  for (size_t i = 0; i < ps->cap; i++) n += ps->tab[i].producer_id >= 0 && ps->tab[i].n > 0;
+  rn_wr_u32(w, n);
+  for (size_t i = 0; i < ps->cap; i++) {
+    const rn_pstate_entry_t *e = &ps->tab[i];
+    /* Entries that only saw markers carry no sequence to check: a rebuilt
+     * state treats their producer as unknown, which starts at 0 again. */
+    if (e->producer_id < 0 || e->n == 0) continue;
+    rn_wr_i64(w, e->producer_id);
+    rn_wr_i16(w, e->epoch);
+    rn_wr_i8(w, (int8_t)e->n);
+    for (int k = 0; k < e->n; k++) {
+      rn_wr_i32(w, e->b[k].first_seq);
+      rn_wr_i32(w, e->b[k].last_seq);
+      rn_wr_i64(w, e->b[k].first_offset);
+      rn_wr_i64(w, e->b[k].last_offset);
+    }
+  }
+  if (w->err) return w->err;
+  rn_wr_u32(w, rn_crc32c(0, w->buf + start, w->len - start));
+  return w->err;
+}
+
+rn_err_t rn_pstate_decode(rn_pstate_t *ps, const uint8_t *p, size_t len, int64_t *end_offset,
+                          int64_t *last_base, uint32_t *last_crc) {
+  if (len < RN__PS_HDR + 4 || rn_be32(p + len - 4) != rn_crc32c(0, p, len - 4))
+    return RN_ERR_CORRUPT_MESSAGE;
+  rn_rd_t rd;
+  rn_rd_init(&rd, p, len - 4);
+  uint32_t magic = rn_rd_u32(&rd);
+  uint16_t version = rn_rd_u16(&rd);
+  rn_rd_u16(&rd);
+  *end_offset = rn_rd_i64(&rd);
+  *last_base = rn_rd_i64(&rd);
+  *last_crc = rn_rd_u32(&rd);
+  uint32_t n = rn_rd_u32(&rd);
+  if (magic != RN_PSTATE_SNAPSHOT_MAGIC || version != RN__PS_VERSION || *end_offset < 0 ||
+      n > rn_rd_left(&rd) / RN__PS_ENTRY_MIN)
+    return RN_ERR_CORRUPT_MESSAGE;
+  rn_err_t err = 0;
+  for (uint32_t i = 0; i < n && !err; i++) {
+    int64_t id = rn_rd_i64(&rd);
+    int16_t epoch = rn_rd_i16(&rd);
+    int8_t nb = rn_rd_i8(&rd);
+    if (rn_rd_err(&rd) || id < 0 || epoch < 0 || nb < 1 || nb > RN_PSTATE_KEEP ||
+        rn__ps_lookup(ps, id)) {
+      err = RN_ERR_CORRUPT_MESSAGE;
+      break;
+    }
+    rn_pstate_entry_t *e = rn__ps_insert(ps, id);
+    if (!e) {
+      err = -ENOMEM;
+      break;
+    }
+    e->epoch = epoch;
+    for (int k = 0; k < nb; k++) {
+      rn_pstate_batch_t *b = &e->b[k];
+      b->first_seq = rn_rd_i32(&rd);
+      b->last_seq = rn_rd_i32(&rd);
+      b->first_offset = rn_rd_i64(&rd);
+      b->last_offset = rn_rd_i64(&rd);
+      if (b->first_offset < 0 || b->last_offset < b->first_offset ||
+          b->last_offset >= *end_offset || (k > 0 && b->first_offset <= e->b[k - 1].last_offset))
+        err = RN_ERR_CORRUPT_MESSAGE;
+    }
+    e->n = (uint8_t)nb;
+    e->last_offset = e->b[nb - 1].last_offset;
+  }
+  if (!err && (rn_rd_err(&rd) || rn_rd_left(&rd) != 0)) err = RN_ERR_CORRUPT_MESSAGE;
+  if (err) rn_pstate_free(ps);
+  return err;
+}
+
+/* ---- attachment to a log ----------------------------------------------------- */
+
+typedef struct rn__ps_scan {
+  rn_pstate_t *ps;
+  rn_err_t err;
+  /* the batch before the scan's end (snapshot header) */
+  int64_t last_base;
+  uint32_t last_crc;
+  int64_t end;
+  /* snapshot validation: the first batch must be this one */
+  int checking;
+  int64_t want_base;
+  uint32_t want_crc;
+  int64_t want_end;
+  int mismatch;
+} rn__ps_scan_t;
+
+static int rn__ps_scan_cb(void *arg, const struct rn_batch_hdr *h, const uint8_t *head,
+                          size_t head_len) {
+  rn__ps_scan_t *s = arg;
+  (void)head;
+  (void)head_len;
+  int64_t last = h->base_offset + h->last_offset_delta;
+  if (s->checking) {
+    s->checking = 0;
+    if (h->base_offset != s->want_base || h->crc != s->want_crc || last + 1 != s->want_end) {
+      s->mismatch = 1;
+      return 1;
+    }
+    return 0; /* the snapshot already covers it */
+  }
+  if ((s->err = rn_pstate_update(s->ps, h, h->base_offset))) return 1;
+  s->last_base = h->base_offset;
+  s->last_crc = h->crc;
+  s->end = last + 1;
+  return 0;
+}
+
+/* Reads the whole snapshot file of dir into a malloc'd buffer. */
+static uint8_t *rn__ps_read_file(const char *dir, size_t *len) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, RN_PSTATE_SNAPSHOT_NAME);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  off_t size = lseek(fd, 0, SEEK_END);
+  uint8_t *buf = NULL;
+  if (size > 0 && (size_t)size <= RN__PS_MAX_FILE && (buf = malloc((size_t)size))) {
+    ssize_t r = pread(fd, buf, (size_t)size, 0);
+    if (r != size) {
+      free(buf);
+      buf = NULL;
+    }
+  }
+  close(fd);
+  *len = buf ? (size_t)size : 0;
+  return buf;
+}
+
+/* Writes the snapshot durably: temporary file, fdatasync, rename. */
+static rn_err_t rn__ps_write_file(const char *dir, const uint8_t *p, size_t n) {
+  char tmp[4096], path[4096];
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, RN_PSTATE_SNAPSHOT_NAME);
+  snprintf(path, sizeof path, "%s/%s", dir, RN_PSTATE_SNAPSHOT_NAME);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  rn_err_t err = 0;
+  size_t done = 0;
+  while (done < n && !err) {
+    ssize_t w = write(fd, p + done, n - done);
+    if (w < 0) err = errno == EINTR ? 0 : -errno;
+    else done += (size_t)w;
+  }
+  if (!err && fdatasync(fd) != 0) err = -errno;
+  close(fd);
+  if (!err && rename(tmp, path) != 0) err = -errno;
+  if (err) unlink(tmp);
+  return err;
+}
+
+/* Finds the base offset and CRC of the batch ending at end - 1. */
+static rn_err_t rn__ps_last_batch(rn_log_t *log, int64_t end, int64_t *base, uint32_t *crc) {
+  rn__ps_scan_t s = {0};
+  rn_pstate_t scratch;
+  rn_pstate_init(&scratch);
+  s.ps = &scratch;
+  s.end = -1;
+  /* A scan from end - 1 visits the batch holding it, then nothing (the
+   * caller passes the high watermark). */
+  rn_err_t err = rn_log_scan_headers(log, end - 1, rn__ps_scan_cb, &s);
+  rn_pstate_free(&scratch);
+  if (err || s.err) return err ? err : s.err;
+  if (s.end != end) return RN_ERR_CORRUPT_MESSAGE;
+  *base = s.last_base;
+  *crc = s.last_crc;
+  return 0;
+}
+
+static void rn__ps_detach(void *obj, rn_log_t *log, int clean) {
+  rn_pstate_t *ps = obj;
+  int64_t end = rn_log_high_watermark(log), base = -1;
+  uint32_t crc = 0;
+  /* The state may include appends still being written (above HW): the
+   * snapshot claims only HW, and the rebuild replays the rest
+   * (rn_pstate_update() ignores what it already has). */
+  if (clean && rn_log_start_offset(log) < end && end > 0 &&
+      rn__ps_last_batch(log, end, &base, &crc) == 0) {
+    rn_wr_t w;
+    rn_wr_init(&w, 64 + ps->count * 40);
+    rn_err_t err = rn_pstate_encode(ps, end, base, crc, &w);
+    if (!err) err = rn__ps_write_file(rn_log_dir(log), w.buf, w.len);
+    if (err)
+      fprintf(stderr, "runneld: WARN: %s: producer state snapshot not written: %s\n",
+              rn_log_dir(log), rn_err_name(err));
+    rn_wr_free(&w);
+  }
+  rn_pstate_free(ps);
+  free(ps);
+}
+
+rn_pstate_t *rn_pstate_of(rn_log_t *log, rn_err_t *err) {
+  rn_pstate_t *ps = rn_log_attachment(log);
+  if (ps) return ps;
+  ps = malloc(sizeof *ps);
+  if (!ps) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  rn_pstate_init(ps);
+  int64_t start = rn_log_start_offset(log), hw = rn_log_high_watermark(log);
+  rn__ps_scan_t s = {0};
+  s.ps = ps;
+  int64_t from = start;
+  size_t len = 0;
+  uint8_t *snap = rn__ps_read_file(rn_log_dir(log), &len);
+  if (snap) {
+    int64_t end = 0, base = 0;
+    uint32_t crc = 0;
+    if (rn_pstate_decode(ps, snap, len, &end, &base, &crc) == 0 && end <= hw && end > start) {
+      /* Valid only if the log still holds, at the same place, the batch
+       * that ended the snapshot's range (else a truncation and re-append
+       * made it describe other data). */
+      s.checking = 1;
+      s.want_base = base;
+      s.want_crc = crc;
+      s.want_end = end;
+      from = end - 1;
+    } else {
+      rn_pstate_free(ps);
+    }
+    free(snap);
+  }
+  rn_err_t e = rn_log_scan_headers(log, from, rn__ps_scan_cb, &s);
+  if (s.mismatch) {
+    /* The snapshot does not match the log: full scan. */
+    rn_pstate_free(ps);
+    memset(&s, 0, sizeof s);
+    s.ps = ps;
+    e = rn_log_scan_headers(log, start, rn__ps_scan_cb, &s);
+  }
+  if (e == 1) e = 0; /* stopped by the callback: s.err says why */
+  if (!e) e = s.err;
+  if (e) {
+    rn_pstate_free(ps);
+    free(ps);
+    *err = e;
+    return NULL;
+  }
+  rn_pstate_trim(ps, start);
+  rn_log_attach(log, ps, rn__ps_detach);
+  return ps;
+}

@@ -1,0 +1,131 @@
+/*
+ * producer_state.h: per-partition producer state for idempotent producers
+ * (KIP-98, KIP-360) (API).
+ *
+ * Each partition keeps, per producer id, the producer's epoch and its last
+ * five batches (first/last sequence, first/last offset). The produce path
+ * asks rn_pstate_check() about every batch before the log assigns offsets,
+ * and records the batch with rn_pstate_update() right after (offsets are
+ * assigned synchronously by rn_log_append(), so check and update are one
+ * step on the loop thread, and a pipelined retry always sees its
+ * predecessor):
+ *
+ *   producerId -1         not idempotent: never checked (kafkajs sends
+ *                         epoch 0 / sequence 0 with it; they are ignored)
+ *   epoch < current       INVALID_PRODUCER_EPOCH (a fenced producer)
+ *   epoch > current       a new epoch (KIP-360 bump): must start at
+ *                         sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER
+ *   same first and last   duplicate of one of the last five batches: not
+ *   sequence as a kept    written again; the produce answers with the
+ *   batch                 original base offset and no error (Kafka)
+ *   last sequence + 1     in order: appended (sequences wrap at INT32_MAX)
+ *   anything else         OUT_OF_ORDER_SEQUENCE_NUMBER
+ *   unknown producer id   sequence 0 starts it; any other sequence is
+ *                         UNKNOWN_PRODUCER_ID (its state is gone, e.g.
+ *                         retention or DeleteRecords moved the log start
+ *                         offset past its last batch: such entries are
+ *                         dropped when seen)
+ *
+ * Persistence: the state is attached to the partition's log
+ * (rn_log_attach()) on first use, rebuilt from the snapshot file
+ * "runnel-producer.snapshot" (log.h table E) plus a header scan of the
+ * batches after it (rn_log_scan_headers()), or from a full scan when the
+ * snapshot is missing, corrupt or does not match the log. A clean close
+ * writes the snapshot, bounding the next scan.
+ *
+ * Loop thread only. No allocation per batch except when a new producer id
+ * grows the table.
+ */
+#ifndef RN_PRODUCER_STATE_H
+#define RN_PRODUCER_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "err.h"
+#include "log.h"
+
+#define RN_PSTATE_KEEP 5 /* batches remembered per producer (Kafka's 5) */
+#define RN_PSTATE_SNAPSHOT_NAME "runnel-producer.snapshot"
+#define RN_PSTATE_SNAPSHOT_MAGIC 0x524E5053u
+
+typedef struct rn_pstate_batch {
+  int32_t first_seq, last_seq;
+  int64_t first_offset, last_offset;
+} rn_pstate_batch_t;
+
+typedef struct rn_pstate_entry {
+  int64_t producer_id; /* -1: free slot */
+  int16_t epoch;
+  uint8_t n;           /* kept batches, b[0] oldest */
+  rn_pstate_batch_t b[RN_PSTATE_KEEP];
+  int64_t last_offset; /* last offset of its newest batch (retention) */
+} rn_pstate_entry_t;
+
+typedef struct rn_pstate {
+  rn_pstate_entry_t *tab; /* open addressing, linear probing */
+  size_t cap;             /* power of two, or 0 */
+  size_t count;
+} rn_pstate_t;
+
+/* An empty state (no allocation until the first producer). */
+void rn_pstate_init(rn_pstate_t *ps);
+void rn_pstate_free(rn_pstate_t *ps);
+
+/* The entry of producer_id, or NULL. Valid until the next insertion or
+ * removal. */
+const rn_pstate_entry_t *rn_pstate_find(const rn_pstate_t *ps, int64_t producer_id);
+
+/*
+ * Checks batch header h (as the client sent it) against the state, given
+ * the partition's log start offset (entries wholly below it are removed
+ * first: their producer counts as unknown). Returns 0 with *dup = 0 (append
+ * it), 0 with *dup = 1 and *dup_base / *dup_last the original offsets
+ * (duplicate of a kept batch: do not append), or
+ * RN_ERR_INVALID_PRODUCER_EPOCH, RN_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+ * RN_ERR_UNKNOWN_PRODUCER_ID, RN_ERR_INVALID_RECORD (producer id set with a
+ * negative epoch or sequence). Source: KIP-98, Kafka's ProducerAppendInfo.
+ */
+rn_err_t rn_pstate_check(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t log_start, int *dup,
+                         int64_t *dup_base, int64_t *dup_last);
+
+/*
+ * Records batch h, whose first offset is base_offset (assigned by the log),
+ * after rn_pstate_check() accepted it, or while rebuilding from the log.
+ * Idempotent: a batch at or below the producer's newest kept batch is
+ * ignored, so a rebuild may replay batches the state already has. Control
+ * batches (transaction markers) only move the epoch and last offset.
+ * Batches with producer id -1 are ignored. Returns 0 or -ENOMEM (state
+ * unchanged).
+ */
+rn_err_t rn_pstate_update(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t base_offset);
+
+/* Removes every entry whose newest batch ends below log_start. */
+void rn_pstate_trim(rn_pstate_t *ps, int64_t log_start);
+
+/*
+ * Snapshot encoding (log.h table E) into w (appended): end_offset, and the
+ * base offset and CRC field of the batch ending at end_offset - 1.
+ * Returns 0 or w's error.
+ */
+rn_err_t rn_pstate_encode(const rn_pstate_t *ps, int64_t end_offset, int64_t last_base,
+                          uint32_t last_crc, rn_wr_t *w);
+/*
+ * Decodes a snapshot (len bytes) into ps (which must be empty). Returns 0
+ * with the three header values, or RN_ERR_CORRUPT_MESSAGE (bad magic,
+ * version, length or CRC: ps is left empty) or -ENOMEM.
+ */
+rn_err_t rn_pstate_decode(rn_pstate_t *ps, const uint8_t *p, size_t len, int64_t *end_offset,
+                          int64_t *last_base, uint32_t *last_crc);
+
+/*
+ * The producer state of a partition log: the attached one, or a new one
+ * rebuilt from the snapshot file and a header scan (see above) and
+ * attached so that a clean close writes a new snapshot. Synchronous.
+ * Returns NULL with *err set (-ENOMEM, or the scan's I/O error) on
+ * failure. Loop thread.
+ */
+rn_pstate_t *rn_pstate_of(rn_log_t *log, rn_err_t *err);
+
+#endif
