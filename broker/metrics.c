@@ -120,26 +120,9 @@ static const char *rn__esc(const char *s, char *buf, size_t n) {
 /* ---- topics ------------------------------------------------------------------ */
 
 typedef struct rn__topics {
-  rn_topic_t **v;
-  size_t n, cap;
+  rn_topic_t **v; /* rn_topic_list_sorted() */
+  size_t n;
 } rn__topics_t;
-
-static void rn__collect(rn_topic_t *t, void *arg) {
-  rn__topics_t *l = arg;
-  if (t->state != RN_TOPIC_LIVE) return;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    rn_topic_t **v = realloc(l->v, cap * sizeof *v);
-    if (!v) return;
-    l->v = v;
-    l->cap = cap;
-  }
-  l->v[l->n++] = t;
-}
-
-static int rn__by_name(const void *a, const void *b) {
-  return strcmp((*(rn_topic_t *const *)a)->name, (*(rn_topic_t *const *)b)->name);
-}
 
 /* One gauge per partition: value(log) for every partition of every topic. */
 static void rn__per_partition(rn__out_t *o, rn__topics_t *l, const char *name, const char *type,
@@ -297,8 +280,7 @@ char *rn_metrics_render(rn_broker_t *b, size_t *len) {
   if (!o.buf) return NULL;
   o.buf[0] = 0;
   rn__topics_t l = {0};
-  rn_topic_foreach(b, rn__collect, &l);
-  if (l.n) qsort(l.v, l.n, sizeof *l.v, rn__by_name);
+  l.v = rn_topic_list_sorted(b, 1, &l.n);
 
   rn__head(&o, "kafka_brokers", "gauge", "Number of brokers in the cluster.");
   rn__printf(&o, "kafka_brokers 1\n");

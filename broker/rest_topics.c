@@ -263,37 +263,13 @@ static json_t *rn__topic_json(rn_broker_t *b, rn_topic_t *t, int detail) {
   return j;
 }
 
-typedef struct rn__list {
-  rn_topic_t **v;
-  size_t n, cap;
-  int include_internal;
-} rn__list_t;
-
-static void rn__list_add(rn_topic_t *t, void *arg) {
-  rn__list_t *l = arg;
-  if (t->state != RN_TOPIC_LIVE || (t->internal && !l->include_internal)) return;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    rn_topic_t **v = realloc(l->v, cap * sizeof *v);
-    if (!v) return;
-    l->v = v;
-    l->cap = cap;
-  }
-  l->v[l->n++] = t;
-}
-
-static int rn__by_name(const void *a, const void *b) {
-  return strcmp((*(rn_topic_t *const *)a)->name, (*(rn_topic_t *const *)b)->name);
-}
-
 static void rn__topics_list_loop(rn_http_req_t *r, rn_broker_t *b) {
   rn__tr_t *d = r->data;
-  rn__list_t l = {.include_internal = d->include_internal};
-  rn_topic_foreach(b, rn__list_add, &l);
-  if (l.n) qsort(l.v, l.n, sizeof *l.v, rn__by_name);
+  size_t n;
+  rn_topic_t **v = rn_topic_list_sorted(b, d->include_internal, &n);
   json_t *arr = json_array();
-  for (size_t i = 0; i < l.n; i++) json_array_append_new(arr, rn__topic_json(b, l.v[i], 0));
-  free(l.v);
+  for (size_t i = 0; i < n; i++) json_array_append_new(arr, rn__topic_json(b, v[i], 0));
+  free(v);
   rn_http_json(r, 200, json_pack("{s:o}", "topics", arr));
   rn_http_done(r);
 }

@@ -310,6 +310,13 @@ rn_err_t rn_topic_add_partitions(rn_broker_t *b, rn_topic_t *t, rn_log_t *const 
  * fetches, closes and deletes its partition logs; when all are gone it
  * unlinks and frees the topic and calls cb(arg) (cb may be NULL). */
 void rn_topic_delete(rn_broker_t *b, rn_topic_t *t, void (*cb)(void *), void *arg);
+/*
+ * Live topics sorted by name (internal ones only with include_internal):
+ * returns a malloc'd array the caller frees (NULL when there are none or
+ * on ENOMEM) and its length in *n. Pointers are valid until the loop runs
+ * again. Loop thread.
+ */
+rn_topic_t **rn_topic_list_sorted(rn_broker_t *b, int include_internal, size_t *n);
 /* Iteration over all topics (order unspecified). */
 void rn_topic_foreach(rn_broker_t *b, void (*fn)(rn_topic_t *t, void *arg), void *arg);
 /* Parks w on partition p (w->wake runs when its high watermark advances). */

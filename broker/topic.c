@@ -367,6 +367,46 @@ void rn_topic_foreach(rn_broker_t *b, void (*fn)(rn_topic_t *t, void *arg), void
     }
 }
 
+typedef struct rn__list {
+  rn_topic_t **v;
+  size_t n, cap;
+  int include_internal;
+  int failed;
+} rn__list_t;
+
+static void rn__list_add(rn_topic_t *t, void *arg) {
+  rn__list_t *l = arg;
+  if (l->failed || t->state != RN_TOPIC_LIVE || (t->internal && !l->include_internal)) return;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    rn_topic_t **v = realloc(l->v, cap * sizeof *v);
+    if (!v) {
+      l->failed = 1;
+      return;
+    }
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = t;
+}
+
+static int rn__by_name(const void *a, const void *b) {
+  return strcmp((*(rn_topic_t *const *)a)->name, (*(rn_topic_t *const *)b)->name);
+}
+
+rn_topic_t **rn_topic_list_sorted(rn_broker_t *b, int include_internal, size_t *n) {
+  rn__list_t l = {.include_internal = include_internal};
+  rn_topic_foreach(b, rn__list_add, &l);
+  if (l.failed) {
+    free(l.v);
+    *n = 0;
+    return NULL;
+  }
+  if (l.n) qsort(l.v, l.n, sizeof *l.v, rn__by_name);
+  *n = l.n;
+  return l.v;
+}
+
 typedef struct rn__close_all {
   int left;
   void (*cb)(void *);
