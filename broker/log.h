@@ -445,6 +445,30 @@ rn_err_t rn_log_error(const rn_log_t *log);
 int rn_log_segment_count(const rn_log_t *log);
 
 /*
+ * I/O counters of one log since it was opened (loop thread): bytes of
+ * batches whose write completed (appends of every kind: Produce, REST,
+ * function outputs, markers) and bytes handed to readers by rn_log_read()
+ * (Kafka Fetch, REST browse and tail). Either pointer may be NULL.
+ */
+void rn_log_io_stats(const rn_log_t *log, uint64_t *bytes_appended, uint64_t *bytes_read);
+
+/*
+ * Group-commit fsync latency over every log of the process since start
+ * (loop thread): one observation per completed round, from its start to
+ * the completion of its last fdatasync (the wait an acks=all producer
+ * sees, I2). bucket[i] counts rounds of at most rn_log_fsync_bounds[i]
+ * seconds (cumulative, Prometheus style); sum_s is the total in seconds.
+ */
+#define RN_LOG_FSYNC_BUCKETS 12
+typedef struct rn_log_fsync_stats {
+  uint64_t count;
+  double sum_s;
+  uint64_t bucket[RN_LOG_FSYNC_BUCKETS];
+} rn_log_fsync_stats_t;
+extern const double rn_log_fsync_bounds[RN_LOG_FSYNC_BUCKETS];
+void rn_log_fsync_stats(rn_log_fsync_stats_t *out);
+
+/*
  * Called (on the loop thread) each time the high watermark advances, after
  * the appends' callbacks. One observer per log; NULL clears it.
  */

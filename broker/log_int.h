@@ -131,6 +131,9 @@ struct rn_log {
   int64_t round_rp;     /* recovery point the round makes true */
   int64_t durable;      /* every offset below is fdatasync'ed */
   uint64_t rounds_done; /* completed rounds (statistics, tests) */
+  uint64_t round_t0_ns; /* CLOCK_MONOTONIC when the round started */
+  uint64_t bytes_appended; /* batch bytes whose write completed (statistics) */
+  uint64_t bytes_read;     /* bytes handed to readers by rn_log_read() */
   int dir_dirty;
   rn__log_seg_t *dirty_head;
   rn__log_round_op_t dir_op;

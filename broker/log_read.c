@@ -72,6 +72,7 @@ static void rn__log_read_cb(rn_uring_req_t *u, int res) {
     len = 0;
   }
   rd->len = len;
+  log->bytes_read += len;
   rd->seg = NULL;
   if (seg) rn__seg_unref(seg);
   log->reads_inflight--;

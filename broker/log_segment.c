@@ -375,6 +375,7 @@ static void rn__log_write_cb(rn_uring_req_t *u, int res) {
     }
     left -= rem;
     log->w_skip = 0;
+    log->bytes_appended += r->len;
     log->wq_head = r->next;
     if (!log->wq_head) log->wq_tail = NULL;
     r->next = NULL;
@@ -412,6 +413,32 @@ static void rn__log_write_cb(rn_uring_req_t *u, int res) {
 /* ---- group commit (I2) ---------------------------------------------------- */
 
 static void rn__log_round_done(rn_log_t *log);
+
+static uint64_t rn__mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Process-wide fsync latency histogram (loop thread only). */
+const double rn_log_fsync_bounds[RN_LOG_FSYNC_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+static rn_log_fsync_stats_t rn__fsync;
+
+static void rn__fsync_observe(uint64_t ns) {
+  double s = (double)ns / 1e9;
+  rn__fsync.count++;
+  rn__fsync.sum_s += s;
+  for (int i = 0; i < RN_LOG_FSYNC_BUCKETS; i++)
+    if (s <= rn_log_fsync_bounds[i]) rn__fsync.bucket[i]++;
+}
+
+void rn_log_fsync_stats(rn_log_fsync_stats_t *out) { *out = rn__fsync; }
+
+void rn_log_io_stats(const rn_log_t *log, uint64_t *bytes_appended, uint64_t *bytes_read) {
+  if (bytes_appended) *bytes_appended = log ? log->bytes_appended : 0;
+  if (bytes_read) *bytes_read = log ? log->bytes_read : 0;
+}
 
 static void rn__log_round_op_done(rn_log_t *log, int res) {
   if (res < 0 && !log->round_err) log->round_err = res;
@@ -465,6 +492,7 @@ static void rn__log_round_sync(rn_log_t *log, rn__log_seg_t *seg, int which, int
  */
 static void rn__log_round_start(rn_log_t *log) {
   log->round_inflight = 1;
+  log->round_t0_ns = rn__mono_ns();
   log->round_ops = 1; /* held while submitting */
   log->round_err = 0;
   log->round_target = log->hw;
@@ -527,6 +555,7 @@ static void rn__log_round_done(rn_log_t *log) {
     return;
   }
   log->rounds_done++;
+  rn__fsync_observe(rn__mono_ns() - log->round_t0_ns);
   if (log->round_target > log->durable) log->durable = log->round_target;
   rn_log_append_t *head = NULL, *tail = NULL;
   while (log->sq_head && log->sq_head->last_offset < log->durable) {

@@ -11,8 +11,12 @@
  * kafka_server_brokertopicmetrics_messagesin_total{topic} is the sum of the
  * partitions' log end offsets: every offset ever assigned in the topic, a
  * counter since the topic's creation that survives restarts (rate() gives
- * Kafka's MessagesInPerSec). bytesin/bytesout count Produce request and
- * Fetch response bytes since the process started, broker-wide.
+ * Kafka's MessagesInPerSec). bytesin/bytesout with a topic label count
+ * the bytes the topic's logs appended and handed to readers since the
+ * process started (rn_log_io_stats); without a label, Produce request and
+ * Fetch response bytes, broker-wide (as JMX's all-topics series).
+ * runnel_log_fsync_duration_seconds is the group-commit round latency
+ * (rn_log_fsync_stats).
  */
 #include <dirent.h>
 #include <stdarg.h>
@@ -314,18 +318,39 @@ char *rn_metrics_render(rn_broker_t *b, size_t *len) {
     rn__printf(&o, "kafka_server_brokertopicmetrics_messagesin_total{topic=\"%s\"} %lld\n",
                l.v[i]->name, (long long)sum);
   }
+  for (int dir = 0; dir < 2; dir++) {
+    const char *name = dir == 0 ? "kafka_server_brokertopicmetrics_bytesin_total"
+                                : "kafka_server_brokertopicmetrics_bytesout_total";
+    rn__head(&o, name, "counter",
+             dir == 0 ? "Bytes appended to the topic's log since the broker started (with a topic "
+                        "label; without one: Produce request bytes received)."
+                      : "Bytes read from the topic's log for Fetch and the REST API since the "
+                        "broker started (with a topic label; without one: Fetch response bytes).");
+    for (size_t i = 0; i < l.n; i++) {
+      uint64_t sum = 0, v = 0;
+      for (int32_t p = 0; p < l.v[i]->nparts; p++) {
+        rn_log_io_stats(l.v[i]->parts[p].log, dir == 0 ? &v : NULL, dir == 1 ? &v : NULL);
+        sum += v;
+      }
+      rn__printf(&o, "%s{topic=\"%s\"} %llu\n", name, l.v[i]->name, (unsigned long long)sum);
+    }
+    rn__printf(&o, "%s %llu\n", name,
+               (unsigned long long)(dir == 0 ? rn__api[RN_API_Produce].req_bytes
+                                             : rn__api[RN_API_Fetch].resp_bytes));
+  }
   free(l.v);
 
-  uint64_t bytes_in = rn__api[RN_API_Produce].req_bytes;
-  uint64_t bytes_out = rn__api[RN_API_Fetch].resp_bytes;
-  rn__head(&o, "kafka_server_brokertopicmetrics_bytesin_total", "counter",
-           "Produce request bytes received by the broker since it started.");
-  rn__printf(&o, "kafka_server_brokertopicmetrics_bytesin_total %llu\n",
-             (unsigned long long)bytes_in);
-  rn__head(&o, "kafka_server_brokertopicmetrics_bytesout_total", "counter",
-           "Fetch response bytes sent by the broker since it started.");
-  rn__printf(&o, "kafka_server_brokertopicmetrics_bytesout_total %llu\n",
-             (unsigned long long)bytes_out);
+  rn_log_fsync_stats_t fs;
+  rn_log_fsync_stats(&fs);
+  rn__head(&o, "runnel_log_fsync_duration_seconds", "histogram",
+           "Group-commit rounds (fdatasync of a partition's dirty files), start to completion.");
+  for (int i = 0; i < RN_LOG_FSYNC_BUCKETS; i++)
+    rn__printf(&o, "runnel_log_fsync_duration_seconds_bucket{le=\"%g\"} %llu\n",
+               rn_log_fsync_bounds[i], (unsigned long long)fs.bucket[i]);
+  rn__printf(&o, "runnel_log_fsync_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+             (unsigned long long)fs.count);
+  rn__printf(&o, "runnel_log_fsync_duration_seconds_sum %.6f\n", fs.sum_s);
+  rn__printf(&o, "runnel_log_fsync_duration_seconds_count %llu\n", (unsigned long long)fs.count);
 
   if (b->groups) {
     rn__gctx_t g = {b, &o, 0, NULL};

@@ -30,7 +30,7 @@ _spec.loader.exec_module(lib)
 tap = harness.Tap(timeout=240)
 ck = harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
 
-tap.plan(24)
+tap.plan(27)
 b = lib.HttpBroker(tap)
 if not tap.ok(b.start(), "broker starts with the HTTP server ready"):
     tap.bail("broker did not start")
@@ -114,7 +114,7 @@ with tap.section("traffic", cases=4, timeout=90):
     tap.ok(all(t.error is None for t in res), "it committed offsets for %d records" % keep)
     c.close()
 
-with tap.section("values after traffic", cases=15, timeout=60):
+with tap.section("values after traffic", cases=18, timeout=60):
     h, text = scrape()
     r = promtool(text)
     if r is None:
@@ -134,6 +134,21 @@ with tap.section("values after traffic", cases=15, timeout=60):
     bout = get(ms, "kafka_server_brokertopicmetrics_bytesout_total")
     tap.ok(bin_ > N * 7 and bout > N * 7, "bytes in and out cover the record bytes",
            "in %r out %r" % (bin_, bout))
+    tin = get(ms, "kafka_server_brokertopicmetrics_bytesin_total", topic="m")
+    tout = get(ms, "kafka_server_brokertopicmetrics_bytesout_total", topic="m")
+    sizes_now = sum(get(ms, "runnel_log_size_bytes", topic="m", partition=str(p)) or 0
+                    for p in (0, 1))
+    tap.ok(tin is not None and tin == sizes_now,
+           "bytesin{topic=m} equals the bytes the topic's logs hold (nothing deleted yet)",
+           "bytesin %r log size %r" % (tin, sizes_now))
+    tap.ok(tout is not None and tout >= tin,
+           "bytesout{topic=m} covers one full read of the topic", "out %r in %r" % (tout, tin))
+    fcount = get(ms, "runnel_log_fsync_duration_seconds_count")
+    fb = sorted(((float(dict(k[1])["le"]), v) for k, v in ms.items()
+                 if k[0] == "runnel_log_fsync_duration_seconds_bucket"), key=lambda x: x[0])
+    tap.ok(fcount and fcount >= 1 and fb[-1] == (float("inf"), fcount) and
+           all(fb[i][1] <= fb[i + 1][1] for i in range(len(fb) - 1)),
+           "fsync latency histogram counts the acks=all group commits", (fcount, fb[-3:]))
     prod = get(ms, "runnel_requests_total", api="Produce")
     fetch = get(ms, "runnel_requests_total", api="Fetch")
     tap.ok(prod >= 1 and fetch >= 1 and get(ms, "runnel_requests_total", api="OffsetCommit") >= 1,
