@@ -560,6 +560,22 @@ struct rn_log_append {
  */
 rn_err_t rn_log_append(rn_log_t *log, rn_log_append_t *req);
 
+/*
+ * Sync barrier: calls req->cb(req, err) on the loop thread once every
+ * offset below `offset` is durable (an fdatasync covering it completed,
+ * I2), starting a group-commit round if none would cover it. For an
+ * acks=all answer that does not append: a retried batch that producer
+ * state recognises as a duplicate (KIP-98) must not be acknowledged
+ * before the original's bytes are durable. req is an rn_log_append_t
+ * owned by the caller until the callback (only cb and arg are read;
+ * data/len are ignored); req->last_offset is set to offset - 1.
+ * Returns 1 when the offsets are already durable (no callback), 0 when
+ * the callback will come (err = 0, or the log's storage error, I5), the
+ * -errno of an already failed log, RN_ERR__CLOSED after rn_log_close(),
+ * or -EINVAL for an offset beyond the log end offset.
+ */
+rn_err_t rn_log_sync_barrier(rn_log_t *log, int64_t offset, rn_log_append_t *req);
+
 /* ---- read ---------------------------------------------------------------- */
 
 typedef struct rn_log_read rn_log_read_t;

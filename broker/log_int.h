@@ -123,7 +123,8 @@ struct rn_log {
   struct iovec wiov[RN__LOG_MAX_IOV];
 
   /* group commit (I2) */
-  rn_log_append_t *sq_head, *sq_tail; /* sync appends below HW, awaiting fsync */
+  rn_log_append_t *sq_head, *sq_tail; /* sync appends below HW, awaiting fsync (by offset) */
+  rn_log_append_t *bq_head; /* sync barriers above HW, waiting for their writes */
   int round_inflight;
   unsigned round_ops;
   int round_err;

@@ -272,6 +272,16 @@ void rn__log_fail(rn_log_t *log, rn_err_t err) {
    * owns their bytes until then. The rest fail now, in offset order. */
   rn_log_append_t *fail_head = log->sq_head, *fail_tail = log->sq_tail;
   log->sq_head = log->sq_tail = NULL;
+  while (log->bq_head) { /* barriers: no write of theirs is in flight */
+    rn_log_append_t *bq = log->bq_head;
+    log->bq_head = bq->next;
+    bq->next = NULL;
+    if (fail_tail)
+      fail_tail->next = bq;
+    else
+      fail_head = bq;
+    fail_tail = bq;
+  }
   rn_log_append_t *keep_tail = NULL, *r = log->wq_head;
   for (unsigned k = 0; log->write_inflight && k < log->w_n && r; k++) {
     keep_tail = r;
@@ -291,6 +301,57 @@ void rn__log_fail(rn_log_t *log, rn_err_t err) {
   log->flush_wanted = 0;
   rn__log_call_appends(fail_head, log->err);
   rn__log_leave(log);
+}
+
+/* ---- sync barriers (I2) ---------------------------------------------------- */
+
+/* Inserts r into the sync queue, which stays ordered by last_offset. */
+static void rn__log_sq_insert(rn_log_t *log, rn_log_append_t *r) {
+  r->state = RN__APP_WAIT_FSYNC;
+  rn_log_append_t **pp = &log->sq_head, *prev = NULL;
+  while (*pp && (*pp)->last_offset <= r->last_offset) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  r->next = *pp;
+  *pp = r;
+  if (!r->next) log->sq_tail = r;
+  (void)prev;
+}
+
+/* Moves barriers whose offsets are now below HW to the sync queue. */
+static void rn__log_barriers_move(rn_log_t *log) {
+  rn_log_append_t **pp = &log->bq_head;
+  while (*pp) {
+    rn_log_append_t *r = *pp;
+    if (r->last_offset < log->hw) {
+      *pp = r->next;
+      rn__log_sq_insert(log, r);
+    } else {
+      pp = &r->next;
+    }
+  }
+}
+
+rn_err_t rn_log_sync_barrier(rn_log_t *log, int64_t offset, rn_log_append_t *req) {
+  if (!log || !req || !req->cb) return -EINVAL;
+  if (log->err) return log->err;
+  if (log->close_stage != RN__CLOSE_NONE) return RN_ERR__CLOSED;
+  if (offset > log->leo) return -EINVAL;
+  if (offset <= log->durable) return 1;
+  req->last_offset = offset - 1;
+  req->base_offset = offset - 1;
+  req->next = NULL;
+  req->seg = NULL;
+  if (offset <= log->hw) {
+    rn__log_sq_insert(log, req);
+    rn__log_maybe_round(log);
+  } else {
+    req->state = RN__APP_WRITING;
+    req->next = log->bq_head;
+    log->bq_head = req;
+  }
+  return 0;
 }
 
 /* ---- writes (I1) ---------------------------------------------------------- */
@@ -402,6 +463,7 @@ static void rn__log_write_cb(rn_uring_req_t *u, int res) {
     }
   }
   if (new_hw >= 0) rn__log_publish_hw(log, new_hw);
+  if (new_hw >= 0 && log->bq_head) rn__log_barriers_move(log);
   RN__LOG_CHECK(log);
   rn__log_write_issue(log);
   rn__log_maybe_round(log);

@@ -154,6 +154,74 @@ static void test_sync_after_fsync(void **state) {
   lt_env_free(&env);
 }
 
+/* Sync barriers (rn_log_sync_barrier): called back only once the offsets
+ * below them are durable, whether their data was written, still being
+ * written, or already fdatasync'ed. */
+typedef struct barrier_rec {
+  int done, err;
+  int64_t durable_at_cb;
+} barrier_rec_t;
+
+static void barrier_cb(rn_log_append_t *req, rn_err_t err) {
+  barrier_rec_t *b = req->arg;
+  b->done++;
+  b->err = err;
+  b->durable_at_cb = ((rn_log_t *)req->data)->durable; /* data carries the log here */
+}
+
+static void test_sync_barrier(void **state) {
+  (void)state;
+  lt_env_t env;
+  lt_env_init(&env, 64);
+  rn_log_config_t cfg;
+  lt_small_config(&cfg);
+  rn_log_t *log = lt_open(&env, env.dir, &cfg, 0);
+  lt_model_t m = {0};
+  /* acks=1 appends: written, not fdatasync'ed. */
+  for (int i = 0; i < 5; i++) lt_append_one(&env, log, &m, 2, 50, 0);
+  lt_run_idle(&env);
+  int64_t hw = rn_log_high_watermark(log);
+  assert_int_equal(hw, 10);
+  assert_true(log->durable < hw);
+  /* Barrier over written data: a round starts and covers it. */
+  barrier_rec_t b1 = {0};
+  rn_log_append_t r1 = {.cb = barrier_cb, .arg = &b1, .data = (uint8_t *)log};
+  uint64_t rounds = log->rounds_done;
+  assert_int_equal(rn_log_sync_barrier(log, 6, &r1), 0);
+  assert_int_equal(b1.done, 0);
+  lt_run_idle(&env);
+  assert_int_equal(b1.done, 1);
+  assert_int_equal(b1.err, 0);
+  assert_true(b1.durable_at_cb >= 6);
+  assert_true(log->rounds_done > rounds);
+  /* Already durable: answered at once, no callback. */
+  barrier_rec_t b2 = {0};
+  rn_log_append_t r2 = {.cb = barrier_cb, .arg = &b2, .data = (uint8_t *)log};
+  assert_int_equal(rn_log_sync_barrier(log, 6, &r2), 1);
+  /* Barrier over data still being written (acks=1 append in flight). */
+  uint8_t buf[4096];
+  size_t len = lt_make_batch(buf, sizeof buf, 3, lt_now_ms(), 100, 7);
+  assert_int_equal(lt_append_start(log, &m, buf, len, 0, NULL), 0);
+  int64_t leo = rn_log_end_offset(log);
+  assert_true(rn_log_high_watermark(log) < leo);
+  barrier_rec_t b3 = {0};
+  rn_log_append_t r3 = {.cb = barrier_cb, .arg = &b3, .data = (uint8_t *)log};
+  assert_int_equal(rn_log_sync_barrier(log, leo, &r3), 0);
+  /* Beyond the log end offset: refused. */
+  barrier_rec_t b4 = {0};
+  rn_log_append_t r4 = {.cb = barrier_cb, .arg = &b4, .data = (uint8_t *)log};
+  assert_int_equal(rn_log_sync_barrier(log, leo + 1, &r4), -EINVAL);
+  lt_run_idle(&env);
+  assert_int_equal(b3.done, 1);
+  assert_int_equal(b3.err, 0);
+  assert_true(b3.durable_at_cb >= leo);
+  assert_int_equal(b4.done, 0);
+  lt_verify_all(&env, log, &m, 0);
+  lt_close(&env, log, 0);
+  lt_model_free(&m);
+  lt_env_free(&env);
+}
+
 /* Several batches in one request get consecutive offsets each. */
 static void test_multi_batch_request(void **state) {
   (void)state;
@@ -410,6 +478,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dense_offsets_many_segments),
       cmocka_unit_test(test_sync_after_fsync),
+      cmocka_unit_test(test_sync_barrier),
       cmocka_unit_test(test_multi_batch_request),
       cmocka_unit_test(test_read_edges),
       cmocka_unit_test(test_batch_larger_than_segment),
