@@ -41,6 +41,15 @@ static const rn_api_entry_t rn__api_table[RN_API_KEY_MAX] = {
     [RN_API_DescribeCluster] = {0, 1, rn_api_DescribeCluster},
     [RN_API_DescribeTopicPartitions] = {0, 0, rn_api_DescribeTopicPartitions},
     [RN_API_InitProducerId] = {0, 5, rn_api_InitProducerId},
+    /* ---- transactions ---- */
+    [RN_API_AddPartitionsToTxn] = {0, 4, rn_api_AddPartitionsToTxn},
+    [RN_API_AddOffsetsToTxn] = {0, 3, rn_api_AddOffsetsToTxn},
+    [RN_API_EndTxn] = {0, 3, rn_api_EndTxn},
+    [RN_API_TxnOffsetCommit] = {0, 3, rn_api_TxnOffsetCommit},
+    [RN_API_DescribeProducers] = {0, 0, rn_api_DescribeProducers},
+    [RN_API_DescribeTransactions] = {0, 0, rn_api_DescribeTransactions},
+    [RN_API_ListTransactions] = {0, 1, rn_api_ListTransactions},
+    /* ---- end transactions ---- */
 };
 
 const rn_api_entry_t *rn_api_entry(int16_t api_key) {

@@ -3,8 +3,13 @@
  *
  * A fetch reads whole batches from each requested partition (log.h), up to
  * the high watermark (read_uncommitted) or the last stable offset
- * (read_committed; equal to the high watermark while runnel has no open
- * transactions). If fewer than MinBytes are available and MaxWaitMs has not
+ * (read_committed: the first offset of the partition's earliest open
+ * transaction, else the high watermark; producer_state.h). A
+ * read_committed response also lists the aborted transactions
+ * (producer id, first offset) overlapping the returned range, from the
+ * partition's aborted index, so the client drops their records (KIP-98).
+ * The LSO only moves when a marker is appended, which advances the high
+ * watermark and so wakes parked fetches like any append. If fewer than MinBytes are available and MaxWaitMs has not
  * passed, the fetch parks on the partitions' waiter lists; a high-watermark
  * advance (or MaxWaitMs) wakes it through its timer on the next loop
  * iteration, which coalesces bursts of wake-ups, and it reads again.
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "producer_state.h"
 #include "runnel.h"
 
 typedef struct rn__fetch rn__fetch_t;
@@ -37,6 +43,7 @@ typedef struct rn__fpart {
   uint8_t *data; /* read result, malloc'd by the log */
   size_t len;
   int64_t bound; /* readable end used by the last attempt */
+  int committed; /* read_committed: AbortedTransactions are filled */
 } rn__fpart_t;
 
 struct rn__fetch {
@@ -69,6 +76,47 @@ static void rn__fetch_unpark(rn__fetch_t *f) {
   for (int32_t i = 0; i < f->nparts; i++) rn_waiter_remove(&f->parts[i].w);
 }
 
+typedef struct rn__ab_ctx {
+  rn_FetchResponse_PartitionData *res;
+  int32_t cap;
+} rn__ab_ctx_t;
+
+static void rn__ab_add(void *arg, const rn_pstate_aborted_t *a) {
+  rn__ab_ctx_t *x = arg;
+  if (x->res->AbortedTransactions_count >= x->cap) return;
+  rn_FetchResponse_AbortedTransaction *e =
+      &x->res->AbortedTransactions[x->res->AbortedTransactions_count++];
+  e->ProducerId = a->producer_id;
+  e->FirstOffset = a->first_offset;
+}
+
+/* read_committed: the aborted transactions overlapping the returned
+ * batches [fetch offset, last offset + 1) (Kafka's collectAbortedTxns). */
+static void rn__fetch_aborted(rn__fetch_t *f, rn__fpart_t *fp) {
+  if (!fp->committed || fp->res->ErrorCode || !fp->res->Records.len) return;
+  rn_partition_t *p = rn__fpart_lookup(fp);
+  rn_pstate_t *ps = p ? rn_log_attachment(p->log) : NULL;
+  if (!ps) return;
+  const uint8_t *d = fp->res->Records.ptr;
+  size_t len = (size_t)fp->res->Records.len, pos = 0;
+  int64_t end = fp->fetch_offset;
+  while (pos + RN_BATCH_HEADER_SIZE <= len) {
+    rn_batch_hdr_t h;
+    rn_batch_parse_hdr(d + pos, len - pos, &h);
+    int64_t sz = rn_batch_size(&h);
+    if (sz < RN_BATCH_HEADER_SIZE) break;
+    end = h.base_offset + h.last_offset_delta + 1;
+    pos += (size_t)sz;
+  }
+  size_t n = rn_pstate_aborted_in(ps, fp->fetch_offset, end, NULL, NULL);
+  if (!n) return;
+  fp->res->AbortedTransactions = RN_ALLOC(f->req, rn_FetchResponse_AbortedTransaction, n);
+  if (!fp->res->AbortedTransactions) return;
+  rn__ab_ctx_t x = {fp->res, (int32_t)n};
+  fp->res->AbortedTransactions_count = 0;
+  rn_pstate_aborted_in(ps, fp->fetch_offset, end, rn__ab_add, &x);
+}
+
 static void rn__fetch_respond(rn__fetch_t *f) {
   rn_req_t *req = f->req;
   rn__fetch_unpark(f);
@@ -91,6 +139,7 @@ static void rn__fetch_respond(rn__fetch_t *f) {
   }
   /* Encoding copies the records; free them before completing the request,
    * which may free f along with the request's arena. */
+  for (int32_t i = 0; i < f->nparts; i++) rn__fetch_aborted(f, &f->parts[i]);
   rn_req_begin(req);
   rn_err_t err = rn_FetchResponse_encode(&req->out, req->api_version, &f->resp);
   for (int32_t i = 0; i < f->nparts; i++) free(f->parts[i].data);
@@ -186,7 +235,17 @@ static void rn__fetch_attempt(rn__fetch_t *f) {
     }
     res->ErrorCode = 0;
     int64_t hw = rn_log_high_watermark(p->log);
-    int64_t lso = hw; /* no transactions yet: LSO = high watermark */
+    /* The LSO needs the producer state: built on first use for
+     * read_committed, else only reported when it exists already. */
+    rn_err_t perr = 0;
+    rn_pstate_t *ps = read_committed ? rn_pstate_of(p->log, &perr) : rn_log_attachment(p->log);
+    if (read_committed && !ps) {
+      res->ErrorCode = rn_err_kafka(perr == -ENOMEM ? RN_ERR_UNKNOWN_SERVER_ERROR
+                                                    : RN_ERR_KAFKA_STORAGE_ERROR);
+      continue;
+    }
+    int64_t lso = ps ? rn_pstate_lso(ps, hw) : hw;
+    fp->committed = read_committed;
     res->HighWatermark = hw;
     res->LastStableOffset = lso;
     res->LogStartOffset = rn_log_start_offset(p->log);

@@ -3,13 +3,15 @@
  *
  * Special timestamps (ListOffsets spec, KIP-734, KIP-405):
  *   -1 LATEST: the high watermark (read_uncommitted) or the last stable
- *      offset (read_committed; equal to it without open transactions)
+ *      offset (read_committed, v2+: the first offset of the earliest open
+ *      transaction, else the high watermark; producer_state.h)
  *   -2 EARLIEST and -4 EARLIEST_LOCAL: the log start offset
  *   -3 MAX_TIMESTAMP (v7+): the record with the largest timestamp
  * A timestamp >= 0 finds the first record whose timestamp is at least it
  * (time index, then a record scan); none gives offset -1, timestamp -1.
  * v0 answers with OldStyleOffsets = [offset].
  */
+#include "producer_state.h"
 #include "runnel.h"
 
 #define RN_TS_LATEST -1
@@ -61,7 +63,12 @@ void rn_api_ListOffsets(rn_req_t *req) {
       rn_err_t err = 0;
       switch (lp->Timestamp) {
       case RN_TS_LATEST:
-        off = rn_log_high_watermark(p->log); /* = LSO without transactions */
+        off = rn_log_high_watermark(p->log);
+        if (req->api_version >= 2 && r.IsolationLevel == 1) {
+          /* read_committed: the last stable offset (KIP-98). */
+          rn_pstate_t *ps = rn_pstate_of(p->log, &err);
+          if (ps) off = rn_pstate_lso(ps, off);
+        }
         break;
       case RN_TS_EARLIEST:
       case RN_TS_EARLIEST_LOCAL:

@@ -15,6 +15,10 @@
  * partition's producer state (producer_state.h, KIP-98) right before the
  * log assigns their offsets and recorded right after; a retried duplicate
  * is answered with its original offsets and not written again.
+ * Transactional batches must also belong to the producer's ongoing
+ * transaction, with the partition added to it (txn_coord.h; else
+ * INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for another epoch); the
+ * producer state then records the partition's open transaction (LSO).
  *
  * Produce v0-v2 carry legacy message sets (magic 0/1): those are
  * up-converted to one record batch v2 per partition first, as Kafka's
@@ -28,6 +32,7 @@
 #include "batch_legacy.h"
 #include "producer_state.h"
 #include "runnel.h"
+#include "txn_coord.h"
 
 typedef struct rn__pr_ctx rn__pr_ctx_t;
 
@@ -54,6 +59,7 @@ typedef struct rn__pr_check {
   int64_t now_ms;
   int64_t nbatches;
   int idempotent;          /* some batch carries a producer id */
+  int transactional;       /* some batch is transactional */
   rn_batch_hdr_t idem_hdr; /* the (only) such batch */
 } rn__pr_check_t;
 
@@ -66,10 +72,11 @@ static rn_err_t rn__pr_check_batch(void *arg, uint8_t *batch, size_t len,
   int codec = h->attributes & RN_BATCH_COMPRESSION_MASK;
   if (codec == RN_BATCH_CODEC_ZSTD && c->api_version < 7)
     return RN_ERR_UNSUPPORTED_COMPRESSION_TYPE; /* KIP-110 */
-  /* Transactions are not implemented yet (no coordinator hands out
-   * transactional producer ids): a transactional batch cannot belong to
-   * a transaction runnel knows of. */
-  if (h->attributes & RN_BATCH_ATTR_TRANSACTIONAL) return RN_ERR_INVALID_TXN_STATE;
+  if (h->attributes & RN_BATCH_ATTR_TRANSACTIONAL) {
+    /* A transactional batch is always idempotent (KIP-98). */
+    if (h->producer_id < 0) return RN_ERR_INVALID_RECORD;
+    c->transactional = 1;
+  }
   if (h->producer_id >= 0) {
     c->idempotent = 1;
     c->idem_hdr = *h;
@@ -194,6 +201,9 @@ void rn_api_Produce(rn_req_t *req) {
           int dup = 0;
           int64_t dup_base = -1, dup_last = -1;
           if (chk.nbatches != 1) err = RN_ERR_INVALID_RECORD;
+          else if (chk.transactional &&
+                   (err = rn_txn_produce_check(b, &chk.idem_hdr, td->Name, pd->Index)))
+            ; /* KIP-98: the partition must be in the producer's ongoing transaction */
           else if (!(ps = rn_pstate_of(part->log, &err)))
             RN_WARN("%.*s-%d: producer state unavailable: %s", (int)td->Name.len,
                     (const char *)td->Name.ptr, pd->Index, rn_err_name(err));

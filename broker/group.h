@@ -481,6 +481,19 @@ rn_err_t rn_offsets_store_tombstones(rn_groups_t *gs, rn_group_t *g, const char 
  */
 rn_err_t rn_offsets_apply(rn_groups_t *gs, rn_bytes_t key, rn_bytes_t value);
 
+/* ---- transactions (txn_coord.c; KIP-98 TxnOffsetCommit) ---- */
+/*
+ * Applies a committed transaction's offsets c[0..n) (error 0 ones; their
+ * commit_ts resolved to wall ms here) to group group_id, creating an
+ * offsets-only group when missing: appends them (acks=all) and updates
+ * the cache once durable (G4), without member or generation checks (the
+ * transaction coordinator checked them at TxnOffsetCommit). cb(arg, err)
+ * after that, or err returned (cb not called). c must stay valid until cb.
+ */
+rn_err_t rn_offsets_txn_commit(rn_groups_t *gs, rn_str_t group_id, rn_offset_commit_t *c,
+                               int32_t n, void (*cb)(void *, rn_err_t), void *arg);
+/* ---- end transactions ---- */
+
 /* Frees the pooled batch builders (tests, shutdown). */
 void rn_offsets_pool_free(rn_groups_t *gs);
 

@@ -572,9 +572,14 @@ static void rn__metrics(rn_http_req_t *r) {
   rn_http_submit(r, rn__metrics_loop, NULL);
 }
 
-static void rn__functions(rn_http_req_t *r) {
-  rn_http_error(r, 501, "NOT_IMPLEMENTED", "stream functions are not available in this build yet");
-}
+/* Stream functions: rest_functions.c (declared in fn_host.h). */
+void rn_rest_functions_list(rn_http_req_t *r);
+void rn_rest_functions_create(rn_http_req_t *r);
+void rn_rest_function_get(rn_http_req_t *r);
+void rn_rest_function_delete(rn_http_req_t *r);
+void rn_rest_function_pause(rn_http_req_t *r);
+void rn_rest_function_resume(rn_http_req_t *r);
+void rn_rest_function_flink(rn_http_req_t *r);
 
 /* Serves an embedded web UI file (ui.h); 404 when there is none. */
 static void rn__ui_send(rn_http_req_t *r, const char *path) {
@@ -647,9 +652,13 @@ static const rn__route_t rn__routes[] = {
     {"/api/v1/groups/*", RN_HTTP_GET, rn_rest_group_get, 0},
     {"/api/v1/groups/*", RN_HTTP_DELETE, rn_rest_group_delete, 0},
     {"/api/v1/groups/*/reset-offsets", RN_HTTP_POST, rn_rest_group_reset, 0},
-    {"/api/v1/functions", 0, rn__functions, 0},
-    {"/api/v1/functions/*", 0, rn__functions, 0},
-    {"/api/v1/functions/*/*", 0, rn__functions, 0},
+    {"/api/v1/functions", RN_HTTP_GET, rn_rest_functions_list, 0},
+    {"/api/v1/functions", RN_HTTP_POST, rn_rest_functions_create, 0},
+    {"/api/v1/functions/*", RN_HTTP_GET, rn_rest_function_get, 0},
+    {"/api/v1/functions/*", RN_HTTP_DELETE, rn_rest_function_delete, 0},
+    {"/api/v1/functions/*/pause", RN_HTTP_POST, rn_rest_function_pause, 0},
+    {"/api/v1/functions/*/resume", RN_HTTP_POST, rn_rest_function_resume, 0},
+    {"/api/v1/functions/*/flink", RN_HTTP_GET, rn_rest_function_flink, 0},
 };
 
 static const char *rn__method_name(int m) {

@@ -126,7 +126,9 @@
  * (rn_log_scan_headers()) of the batches at and after its end offset:
  *
  *     0     4  magic u32             0x524E5053 "RNPS"
- *     4     2  version u16           1
+ *     4     2  version u16           2 (1 is read: it ends after the
+ *                                    entries, without the two transaction
+ *                                    sections)
  *     6     2  reserved              0
  *     8     8  endOffset i64         state covers every batch below it
  *    16     8  lastBase i64          baseOffset of the batch ending at
@@ -138,7 +140,21 @@
  *    32     -  entries: producerId i64, epoch i16, n u8 (1..5), then n
  *              times firstSeq i32, lastSeq i32, firstOffset i64,
  *              lastOffset i64, oldest first
+ *     -     4  openCount u32         open transactions (KIP-98), then per
+ *              one: producerId i64, firstOffset i64 (its first
+ *              transactional batch here; the smallest is the LSO)
+ *     -     4  abortedCount u32      aborted-transaction index (Kafka's
+ *              .txnindex), ascending lastOffset: producerId i64,
+ *              firstOffset i64, lastOffset i64 (the ABORT marker)
  *     -     4  crc u32               CRC-32C of every byte before it
+ *
+ *   Transactions: runnel keeps no ".txnindex" files. The open transactions
+ *   and the aborted index of a partition are part of its producer state,
+ *   derived from batch headers (transactional and control bits, and the
+ *   control record's type, read from the first RN_LOG_SCAN_HEAD bytes of
+ *   an uncompressed control batch), so the snapshot plus the header scan
+ *   after it rebuild them at recovery, bounded like the sequence state.
+ *   Aborted entries wholly below the log start offset are dropped.
  *
  * ==== 2. Invariants =======================================================
  *

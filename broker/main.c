@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include "autoconf.h"
+#include "fn_host.h"
 #include "http.h"
 #include "runnel.h"
+#include "txn_coord.h"
 
 static void rn__usage(FILE *f) {
   fprintf(f,
@@ -131,6 +133,11 @@ static void rn__logs_closed(void *arg) {
   uv_stop(b->loop);
 }
 
+static void rn__functions_stopped(void *arg) {
+  rn_broker_t *b = arg;
+  rn_topic_close_all(b, rn__logs_closed, b);
+}
+
 static void rn__signal_cb(uv_signal_t *s, int signum) {
   rn_broker_t *b = s->data;
   if (b->stopping) {
@@ -143,9 +150,12 @@ static void rn__signal_cb(uv_signal_t *s, int signum) {
   rn_net_stop(b);
   rn_http_stop(b);
   rn_groups_stop(b);
+  rn_txn_stop(b); /* transaction coordinator (txn_coord.h) */
   rn_log_cleaner_stop(b->cleaner); /* cancels a pass, joins the thread */
   b->cleaner = NULL;
-  rn_topic_close_all(b, rn__logs_closed, b);
+  /* Functions write final checkpoints (their outputs appended first),
+   * then the logs close. */
+  rn_fn_host_stop(b, rn__functions_stopped, b);
 }
 
 static int rn__mkdirs(const char *path) {
@@ -256,6 +266,8 @@ int main(int argc, char **argv) {
   }
   if (rn_meta_open(b)) return 1;
   if (rn_groups_open(b)) return 1;
+  if (rn_txn_open(b)) return 1; /* transaction coordinator (txn_coord.h) */
+  if (rn_fn_host_start(b)) return 1; /* stream functions (fn_host.h) */
   for (int i = 0; i < b->nlisteners; i++) {
     rn_listener_t *l = &b->listeners[i];
     if ((rc = rn_net_listen(b, l, hosts[i], &ports[i])) < 0) {

@@ -26,6 +26,15 @@
  *   PRODUCER_IDS (type 6; zero id, empty name): i64 block end: producer
  *     ids below it have been reserved (InitProducerId, KIP-98); replay
  *     takes the largest, so no id is handed out twice
+ *   FUNCTION_CREATED (type 7; zero id, name = the function's name):
+ *     i32 length + the statement text, i32 option count, then per option
+ *     i16 len + name, i16 len + value (as submitted), i64 created ms
+ *   FUNCTION_STATE (type 8; zero id, function name): i8 0 running,
+ *     1 paused (the newest record wins)
+ *   FUNCTION_DROPPED (type 9; zero id, function name): the function and
+ *     its checkpoint file are gone
+ *   Function records are handed to fn_host.c (rn__fn_meta_apply), which
+ *   rebuilds the function registry; rn_fn_host_start() runs them.
  *
  * Replay applies the records in order to a list of pending topics, then
  * applies the newest dynamic broker configs (both levels, before any topic
@@ -55,6 +64,10 @@ enum {
   RN_META_TOPIC_CONFIG = 4,
   RN_META_BROKER_CONFIG = 5,
   RN_META_PRODUCER_IDS = 6,
+  /* ---- functions (fn_host.c) ---- */
+  RN_META_FUNCTION_CREATED = 7,
+  RN_META_FUNCTION_STATE = 8,
+  RN_META_FUNCTION_DROPPED = 9,
 };
 
 /* ---- meta.properties ------------------------------------------------------------ */
@@ -247,6 +260,11 @@ static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
     if (rn_rd_err(&rd) || end < 0) return RN_ERR_CORRUPT_MESSAGE;
     if (end > r->b->pid_block_end) r->b->pid_next = r->b->pid_block_end = end;
     return 0;
+  }
+  if (type >= RN_META_FUNCTION_CREATED && type <= RN_META_FUNCTION_DROPPED) {
+    rn_err_t err = rn__fn_meta_apply(r->b, type, name, &rd);
+    free(name);
+    return err;
   }
   rn__pending_topic_t *p = rn__pending_find(r, name);
   /* Later records about a topic apply only to the live incarnation. */
@@ -570,6 +588,54 @@ rn_err_t rn_meta_producer_ids(rn_broker_t *b, int64_t block_end, rn_meta_cb cb, 
   rn__wr_cstr(&w, "");
   rn_wr_i64(&w, block_end);
   rn_err_t err = rn__meta_append(b, "PRODUCER_IDS", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+/* ---- functions (fn_host.c) ------------------------------------------------------- */
+
+static void rn__fn_record_head(rn_wr_t *w, int type, const char *name) {
+  rn_wr_i8(w, RN_META_FORMAT);
+  rn_wr_i8(w, (int8_t)type);
+  rn_uuid_t zero = {{0}};
+  rn_wr_uuid(w, zero);
+  rn__wr_cstr(w, name);
+}
+
+rn_err_t rn_meta_function_created(rn_broker_t *b, const char *name, const char *sql,
+                                  const char *const *opt_names, const char *const *opt_values,
+                                  int nopts, int64_t created_ms, rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 256 + strlen(sql));
+  rn__fn_record_head(&w, RN_META_FUNCTION_CREATED, name);
+  rn_wr_bytes(&w, (rn_bytes_t){(const uint8_t *)sql, (int32_t)strlen(sql)});
+  rn_wr_i32(&w, nopts);
+  for (int i = 0; i < nopts; i++) {
+    rn__wr_cstr(&w, opt_names[i]);
+    rn__wr_cstr(&w, opt_values[i]);
+  }
+  rn_wr_i64(&w, created_ms);
+  rn_err_t err = rn__meta_append(b, "FUNCTION_CREATED", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_function_state(rn_broker_t *b, const char *name, int paused, rn_meta_cb cb,
+                                void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 64);
+  rn__fn_record_head(&w, RN_META_FUNCTION_STATE, name);
+  rn_wr_i8(&w, paused ? 1 : 0);
+  rn_err_t err = rn__meta_append(b, "FUNCTION_STATE", &w, cb, arg);
+  rn_wr_free(&w);
+  return err;
+}
+
+rn_err_t rn_meta_function_dropped(rn_broker_t *b, const char *name, rn_meta_cb cb, void *arg) {
+  rn_wr_t w;
+  rn_wr_init(&w, 64);
+  rn__fn_record_head(&w, RN_META_FUNCTION_DROPPED, name);
+  rn_err_t err = rn__meta_append(b, "FUNCTION_DROPPED", &w, cb, arg);
   rn_wr_free(&w);
   return err;
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "autoconf.h"
+#include "fn_host.h"
 #include "metrics.h"
 
 /* Request latency buckets (seconds). */
@@ -411,6 +412,11 @@ char *rn_metrics_render(rn_broker_t *b, size_t *len) {
         (unsigned long long)atomic_load_explicit(&rn__http_by_class[c], memory_order_relaxed));
   rn__head(&o, "runnel_build_info", "gauge", "Build information (always 1).");
   rn__printf(&o, "runnel_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+  /* ---- functions (fn_host.c) ---- */
+  char *fn_text = rn_fn_host_metrics(b);
+  if (fn_text) rn__printf(&o, "%s", fn_text);
+  free(fn_text);
+
   rn__process(&o);
   if (o.oom) {
     free(o.buf);

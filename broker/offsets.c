@@ -604,3 +604,51 @@ rn_err_t rn_groups_open(rn_broker_t *b) {
   gs->timer_open = 1;
   return 0;
 }
+
+/* ---- transactions (TxnOffsetCommit applied at commit; txn_coord.c) ---- */
+
+typedef struct rn__txn_apply {
+  rn_group_t *g;
+  rn_offset_commit_t *c;
+  int32_t n;
+  void (*cb)(void *, rn_err_t);
+  void *arg;
+} rn__txn_apply_t;
+
+static void rn__txn_applied(void *arg, rn_err_t err) {
+  rn__txn_apply_t *x = arg;
+  for (int32_t i = 0; i < x->n && !err; i++) {
+    rn_offset_commit_t *c = &x->c[i];
+    if (c->error) continue;
+    if (rn__group_set_offset(x->g, c->topic, c->partition, c->offset, c->leader_epoch, c->metadata,
+                             c->commit_ts, -1))
+      err = -ENOMEM;
+  }
+  x->cb(x->arg, err);
+  rn__group_unref(x->g);
+  free(x);
+}
+
+rn_err_t rn_offsets_txn_commit(rn_groups_t *gs, rn_str_t group_id, rn_offset_commit_t *c,
+                               int32_t n, void (*cb)(void *, rn_err_t), void *arg) {
+  if (gs->stopping) return RN_ERR_NOT_COORDINATOR;
+  rn_group_t *g = rn__groups_get(gs, group_id);
+  rn__txn_apply_t *x = g ? calloc(1, sizeof *x) : NULL;
+  if (!x) return -ENOMEM;
+  int64_t now = rn_now_ms();
+  for (int32_t i = 0; i < n; i++)
+    if (c[i].commit_ts < 0) c[i].commit_ts = now;
+  x->g = g;
+  x->c = c;
+  x->n = n;
+  x->cb = cb;
+  x->arg = arg;
+  g->refs++;
+  rn_err_t err = rn_offsets_store_commits(gs, g, c, n, -1, rn__txn_applied, x);
+  if (err) {
+    rn__group_unref(g);
+    free(x);
+  }
+  return err;
+}
+/* ---- end transactions ---- */

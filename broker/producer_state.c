@@ -16,7 +16,7 @@
 
 #include "producer_state.h"
 
-#define RN__PS_VERSION 1
+#define RN__PS_VERSION 2 /* 1 is read: no transaction sections */
 #define RN__PS_HDR 32                              /* bytes before the entries */
 #define RN__PS_ENTRY_MIN (8 + 2 + 1 + 24)          /* one batch */
 #define RN__PS_MAX_FILE ((size_t)1 << 30)
@@ -25,7 +25,101 @@ void rn_pstate_init(rn_pstate_t *ps) { memset(ps, 0, sizeof *ps); }
 
 void rn_pstate_free(rn_pstate_t *ps) {
   free(ps->tab);
+  free(ps->open);
+  free(ps->aborted);
   rn_pstate_init(ps);
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+static rn_err_t rn__ps_open_add(rn_pstate_t *ps, int64_t id, int64_t first) {
+  if (ps->nopen == ps->capopen) {
+    size_t nc = ps->capopen ? ps->capopen * 2 : 4;
+    rn_pstate_open_txn_t *n = realloc(ps->open, nc * sizeof *n);
+    if (!n) return -ENOMEM;
+    ps->open = n;
+    ps->capopen = nc;
+  }
+  ps->open[ps->nopen++] = (rn_pstate_open_txn_t){id, first};
+  return 0;
+}
+
+static rn_err_t rn__ps_aborted_add(rn_pstate_t *ps, int64_t id, int64_t first, int64_t last) {
+  if (ps->naborted == ps->capaborted) {
+    size_t nc = ps->capaborted ? ps->capaborted * 2 : 4;
+    rn_pstate_aborted_t *n = realloc(ps->aborted, nc * sizeof *n);
+    if (!n) return -ENOMEM;
+    ps->aborted = n;
+    ps->capaborted = nc;
+  }
+  ps->aborted[ps->naborted++] = (rn_pstate_aborted_t){id, first, last};
+  return 0;
+}
+
+int64_t rn_pstate_open_first(const rn_pstate_t *ps, int64_t producer_id) {
+  for (size_t i = 0; i < ps->nopen; i++)
+    if (ps->open[i].producer_id == producer_id) return ps->open[i].first_offset;
+  return -1;
+}
+
+rn_err_t rn_pstate_marker(rn_pstate_t *ps, int64_t producer_id, int commit,
+                          int64_t marker_offset) {
+  for (size_t i = 0; i < ps->nopen; i++) {
+    if (ps->open[i].producer_id != producer_id) continue;
+    int64_t first = ps->open[i].first_offset;
+    if (!commit) {
+      /* Keep the index sorted by marker offset; a replayed marker that
+       * is already there is not added twice. */
+      if (ps->naborted && ps->aborted[ps->naborted - 1].last_offset >= marker_offset) return 0;
+      rn_err_t err = rn__ps_aborted_add(ps, producer_id, first, marker_offset);
+      if (err) return err;
+    }
+    ps->open[i] = ps->open[--ps->nopen];
+    return 0;
+  }
+  return 0;
+}
+
+int64_t rn_pstate_lso(const rn_pstate_t *ps, int64_t hw) {
+  int64_t lso = hw;
+  for (size_t i = 0; i < ps->nopen; i++)
+    if (ps->open[i].first_offset < lso) lso = ps->open[i].first_offset;
+  return lso;
+}
+
+size_t rn_pstate_aborted_in(const rn_pstate_t *ps, int64_t from, int64_t to,
+                            void (*fn)(void *arg, const rn_pstate_aborted_t *a), void *arg) {
+  size_t n = 0;
+  /* Sorted by last offset: skip those ending before from. */
+  size_t lo = 0, hi = ps->naborted;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ps->aborted[mid].last_offset < from) lo = mid + 1;
+    else hi = mid;
+  }
+  for (size_t i = lo; i < ps->naborted; i++) {
+    const rn_pstate_aborted_t *a = &ps->aborted[i];
+    if (a->first_offset >= to) continue;
+    if (fn) fn(arg, a);
+    n++;
+  }
+  return n;
+}
+
+int rn_pstate_control_type(const uint8_t *head, size_t head_len) {
+  if (head_len <= RN_BATCH_HEADER_SIZE) return -1;
+  rn_rd_t rd;
+  rn_rd_init(&rd, head + RN_BATCH_HEADER_SIZE, head_len - RN_BATCH_HEADER_SIZE);
+  rn_rd_varint(&rd);  /* record length */
+  rn_rd_i8(&rd);      /* attributes */
+  rn_rd_varlong(&rd); /* timestamp delta */
+  rn_rd_varint(&rd);  /* offset delta */
+  int32_t klen = rn_rd_varint(&rd);
+  if (rn_rd_err(&rd) || klen < 4) return -1;
+  rn_rd_i16(&rd); /* version */
+  int16_t type = rn_rd_i16(&rd);
+  if (rn_rd_err(&rd) || (type != 0 && type != 1)) return -1;
+  return type;
 }
 
 static size_t rn__ps_hash(int64_t id, size_t cap) {
@@ -97,6 +191,12 @@ static void rn__ps_remove(rn_pstate_t *ps, rn_pstate_entry_t *e) {
 }
 
 void rn_pstate_trim(rn_pstate_t *ps, int64_t log_start) {
+  size_t k = 0;
+  while (k < ps->naborted && ps->aborted[k].last_offset < log_start) k++;
+  if (k) {
+    memmove(ps->aborted, ps->aborted + k, (ps->naborted - k) * sizeof *ps->aborted);
+    ps->naborted -= k;
+  }
   for (size_t i = 0; i < ps->cap;) {
     rn_pstate_entry_t *e = &ps->tab[i];
     if (e->producer_id >= 0 && e->last_offset < log_start) {
@@ -154,8 +254,15 @@ rn_err_t rn_pstate_update(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t base
     e->epoch = h->producer_epoch;
     e->n = 0;
   }
+  if (h->attributes & RN_BATCH_ATTR_CONTROL) {
+    e->last_offset = last_offset;
+    return 0;
+  }
+  if ((h->attributes & RN_BATCH_ATTR_TRANSACTIONAL) &&
+      rn_pstate_open_first(ps, h->producer_id) < 0 &&
+      rn__ps_open_add(ps, h->producer_id, base_offset))
+    return -ENOMEM;
   e->last_offset = last_offset;
-  if (h->attributes & RN_BATCH_ATTR_CONTROL) return 0;
   if (e->n == RN_PSTATE_KEEP) {
     memmove(&e->b[0], &e->b[1], (RN_PSTATE_KEEP - 1) * sizeof e->b[0]);
     e->n--;
@@ -179,23 +286,47 @@ rn_err_t rn_pstate_encode(const rn_pstate_t *ps, int64_t end_offset, int64_t las
   rn_wr_i64(w, end_offset);
   rn_wr_i64(w, last_base);
   rn_wr_u32(w, last_crc);
+  /* Only batches below end_offset (the state may be ahead of the high
+   * watermark at a close): the rebuild's scan replays the rest. Kept
+   * batches are oldest first, so the ones below it are a prefix. */
   uint32_t n = 0;
-  for (size_t i = 0; i < ps->cap; i++) n += ps->tab[i].producer_id >= 0 && ps->tab[i].n > 0;
+  for (size_t i = 0; i < ps->cap; i++)
+    n += ps->tab[i].producer_id >= 0 && ps->tab[i].n > 0 &&
+         ps->tab[i].b[0].last_offset < end_offset;
   rn_wr_u32(w, n);
   for (size_t i = 0; i < ps->cap; i++) {
     const rn_pstate_entry_t *e = &ps->tab[i];
     /* Entries that only saw markers carry no sequence to check: a rebuilt
      * state treats their producer as unknown, which starts at 0 again. */
-    if (e->producer_id < 0 || e->n == 0) continue;
+    if (e->producer_id < 0 || e->n == 0 || e->b[0].last_offset >= end_offset) continue;
+    int k = 0;
+    while (k < e->n && e->b[k].last_offset < end_offset) k++;
     rn_wr_i64(w, e->producer_id);
     rn_wr_i16(w, e->epoch);
-    rn_wr_i8(w, (int8_t)e->n);
-    for (int k = 0; k < e->n; k++) {
-      rn_wr_i32(w, e->b[k].first_seq);
-      rn_wr_i32(w, e->b[k].last_seq);
-      rn_wr_i64(w, e->b[k].first_offset);
-      rn_wr_i64(w, e->b[k].last_offset);
+    rn_wr_i8(w, (int8_t)k);
+    for (int j = 0; j < k; j++) {
+      rn_wr_i32(w, e->b[j].first_seq);
+      rn_wr_i32(w, e->b[j].last_seq);
+      rn_wr_i64(w, e->b[j].first_offset);
+      rn_wr_i64(w, e->b[j].last_offset);
     }
+  }
+  /* Only what lies below end_offset: the rebuild's scan replays the rest. */
+  uint32_t no = 0, na = 0;
+  for (size_t i = 0; i < ps->nopen; i++) no += ps->open[i].first_offset < end_offset;
+  for (size_t i = 0; i < ps->naborted; i++) na += ps->aborted[i].last_offset < end_offset;
+  rn_wr_u32(w, no);
+  for (size_t i = 0; i < ps->nopen; i++) {
+    if (ps->open[i].first_offset >= end_offset) continue;
+    rn_wr_i64(w, ps->open[i].producer_id);
+    rn_wr_i64(w, ps->open[i].first_offset);
+  }
+  rn_wr_u32(w, na);
+  for (size_t i = 0; i < ps->naborted; i++) {
+    if (ps->aborted[i].last_offset >= end_offset) continue;
+    rn_wr_i64(w, ps->aborted[i].producer_id);
+    rn_wr_i64(w, ps->aborted[i].first_offset);
+    rn_wr_i64(w, ps->aborted[i].last_offset);
   }
   if (w->err) return w->err;
   rn_wr_u32(w, rn_crc32c(0, w->buf + start, w->len - start));
@@ -215,7 +346,8 @@ rn_err_t rn_pstate_decode(rn_pstate_t *ps, const uint8_t *p, size_t len, int64_t
   *last_base = rn_rd_i64(&rd);
   *last_crc = rn_rd_u32(&rd);
   uint32_t n = rn_rd_u32(&rd);
-  if (magic != RN_PSTATE_SNAPSHOT_MAGIC || version != RN__PS_VERSION || *end_offset < 0 ||
+  if (magic != RN_PSTATE_SNAPSHOT_MAGIC || version < 1 || version > RN__PS_VERSION ||
+      *end_offset < 0 ||
       n > rn_rd_left(&rd) / RN__PS_ENTRY_MIN)
     return RN_ERR_CORRUPT_MESSAGE;
   rn_err_t err = 0;
@@ -247,6 +379,24 @@ rn_err_t rn_pstate_decode(rn_pstate_t *ps, const uint8_t *p, size_t len, int64_t
     e->n = (uint8_t)nb;
     e->last_offset = e->b[nb - 1].last_offset;
   }
+  if (!err && version >= 2) {
+    uint32_t no = rn_rd_u32(&rd);
+    if (no > rn_rd_left(&rd) / 16) err = RN_ERR_CORRUPT_MESSAGE;
+    for (uint32_t i = 0; i < no && !err; i++) {
+      int64_t id = rn_rd_i64(&rd), first = rn_rd_i64(&rd);
+      if (id < 0 || first < 0 || first >= *end_offset) err = RN_ERR_CORRUPT_MESSAGE;
+      else err = rn__ps_open_add(ps, id, first);
+    }
+    uint32_t na = err ? 0 : rn_rd_u32(&rd);
+    if (na > rn_rd_left(&rd) / 24) err = RN_ERR_CORRUPT_MESSAGE;
+    for (uint32_t i = 0; i < na && !err; i++) {
+      int64_t id = rn_rd_i64(&rd), first = rn_rd_i64(&rd), last = rn_rd_i64(&rd);
+      if (id < 0 || first < 0 || last < first || last >= *end_offset ||
+          (ps->naborted && last <= ps->aborted[ps->naborted - 1].last_offset))
+        err = RN_ERR_CORRUPT_MESSAGE;
+      else err = rn__ps_aborted_add(ps, id, first, last);
+    }
+  }
   if (!err && (rn_rd_err(&rd) || rn_rd_left(&rd) != 0)) err = RN_ERR_CORRUPT_MESSAGE;
   if (err) rn_pstate_free(ps);
   return err;
@@ -272,8 +422,6 @@ typedef struct rn__ps_scan {
 static int rn__ps_scan_cb(void *arg, const struct rn_batch_hdr *h, const uint8_t *head,
                           size_t head_len) {
   rn__ps_scan_t *s = arg;
-  (void)head;
-  (void)head_len;
   int64_t last = h->base_offset + h->last_offset_delta;
   if (s->checking) {
     s->checking = 0;
@@ -284,6 +432,10 @@ static int rn__ps_scan_cb(void *arg, const struct rn_batch_hdr *h, const uint8_t
     return 0; /* the snapshot already covers it */
   }
   if ((s->err = rn_pstate_update(s->ps, h, h->base_offset))) return 1;
+  if ((h->attributes & RN_BATCH_ATTR_CONTROL) && h->producer_id >= 0) {
+    int type = rn_pstate_control_type(head, head_len);
+    if (type >= 0 && (s->err = rn_pstate_marker(s->ps, h->producer_id, type, last))) return 1;
+  }
   s->last_base = h->base_offset;
   s->last_crc = h->crc;
   s->end = last + 1;

@@ -33,6 +33,14 @@
  * snapshot is missing, corrupt or does not match the log. A clean close
  * writes the snapshot, bounding the next scan.
  *
+ * Transactions (KIP-98): the same state keeps each partition's open
+ * transactions (producer id, first offset: the last stable offset is the
+ * smallest) and its aborted-transaction index (Kafka's ".txnindex"), both
+ * derived from batch headers (transactional bit, control bit and the
+ * control record's type), so they are rebuilt by the same scan and kept
+ * in the snapshot (version 2). Entries of the aborted index wholly below
+ * the log start offset are dropped.
+ *
  * Loop thread only. No allocation per batch except when a new producer id
  * grows the table.
  */
@@ -63,10 +71,31 @@ typedef struct rn_pstate_entry {
   int64_t last_offset; /* last offset of its newest batch (retention) */
 } rn_pstate_entry_t;
 
+/* An open transaction of a producer in this partition (KIP-98): its
+ * first transactional batch's offset holds the last stable offset. */
+typedef struct rn_pstate_open_txn {
+  int64_t producer_id;
+  int64_t first_offset;
+} rn_pstate_open_txn_t;
+
+/* One aborted transaction (Kafka's .txnindex entry): data of producer_id
+ * in [first_offset, last_offset] (last = the ABORT marker) is to be
+ * dropped by read_committed consumers. */
+typedef struct rn_pstate_aborted {
+  int64_t producer_id;
+  int64_t first_offset;
+  int64_t last_offset;
+} rn_pstate_aborted_t;
+
 typedef struct rn_pstate {
   rn_pstate_entry_t *tab; /* open addressing, linear probing */
   size_t cap;             /* power of two, or 0 */
   size_t count;
+  /* transactions (few at a time: plain arrays) */
+  rn_pstate_open_txn_t *open; /* unordered */
+  size_t nopen, capopen;
+  rn_pstate_aborted_t *aborted; /* ascending last_offset (marker order) */
+  size_t naborted, capaborted;
 } rn_pstate_t;
 
 /* An empty state (no allocation until the first producer). */
@@ -96,23 +125,60 @@ rn_err_t rn_pstate_check(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t log_s
  * Idempotent: a batch at or below the producer's newest kept batch is
  * ignored, so a rebuild may replay batches the state already has. Control
  * batches (transaction markers) only move the epoch and last offset.
- * Batches with producer id -1 are ignored. Returns 0 or -ENOMEM (state
- * unchanged).
+ * Batches with producer id -1 are ignored. A transactional data batch
+ * of a producer without an open transaction here opens one at
+ * base_offset (it holds the LSO until rn_pstate_marker()). Returns 0 or
+ * -ENOMEM (state unchanged).
  */
 rn_err_t rn_pstate_update(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t base_offset);
 
-/* Removes every entry whose newest batch ends below log_start. */
+/*
+ * A COMMIT (commit = 1) or ABORT marker of producer_id was appended at
+ * marker_offset: closes the producer's open transaction here; an abort
+ * adds (producer, first offset, marker_offset) to the aborted index. A
+ * marker without an open transaction changes nothing (markers are
+ * re-written after a coordinator restart, KIP-98). Returns 0 or -ENOMEM.
+ */
+rn_err_t rn_pstate_marker(rn_pstate_t *ps, int64_t producer_id, int commit,
+                          int64_t marker_offset);
+
+/* Last stable offset: the first offset of the earliest open transaction,
+ * at most hw (the high watermark). */
+int64_t rn_pstate_lso(const rn_pstate_t *ps, int64_t hw);
+
+/* First offset of producer_id's open transaction here, or -1. */
+int64_t rn_pstate_open_first(const rn_pstate_t *ps, int64_t producer_id);
+
+/*
+ * Aborted transactions that overlap [from, to): calls fn(arg, a) for each,
+ * in marker order (Fetch's AbortedTransactions). Returns the count.
+ */
+size_t rn_pstate_aborted_in(const rn_pstate_t *ps, int64_t from, int64_t to,
+                            void (*fn)(void *arg, const rn_pstate_aborted_t *a), void *arg);
+
+/*
+ * Parses the control record of a control batch whose first head_len bytes
+ * are in head (uncompressed, as the broker writes them): returns 1 for
+ * COMMIT, 0 for ABORT, -1 when it cannot tell (Kafka's
+ * ControlRecordType; key = version i16, type i16).
+ */
+int rn_pstate_control_type(const uint8_t *head, size_t head_len);
+
+/* Removes every entry whose newest batch ends below log_start, and
+ * aborted-index entries wholly below it. */
 void rn_pstate_trim(rn_pstate_t *ps, int64_t log_start);
 
 /*
- * Snapshot encoding (log.h table E) into w (appended): end_offset, and the
+ * Snapshot encoding (log.h table E, version 2 with the open transactions
+ * and the aborted index) into w (appended): end_offset, and the
  * base offset and CRC field of the batch ending at end_offset - 1.
  * Returns 0 or w's error.
  */
 rn_err_t rn_pstate_encode(const rn_pstate_t *ps, int64_t end_offset, int64_t last_base,
                           uint32_t last_crc, rn_wr_t *w);
 /*
- * Decodes a snapshot (len bytes) into ps (which must be empty). Returns 0
+ * Decodes a snapshot (version 1 or 2; len bytes) into ps (which must be
+ * empty). Returns 0
  * with the three header values, or RN_ERR_CORRUPT_MESSAGE (bad magic,
  * version, length or CRC: ps is left empty) or -ENOMEM.
  */

@@ -137,6 +137,10 @@ struct rn_conn {
   size_t szhave;
   uint8_t *frame;
   size_t frame_len, frame_have;
+  /* input read but not yet framed: reading stopped at a limit mid-buffer */
+  uint8_t *held;
+  size_t held_len, held_off;
+  int consuming; /* inside the framing loop (no re-entry) */
   /* output order */
   rn_req_t *head, *tail;
   unsigned nreqs;       /* requests alive (including those being written) */
@@ -180,6 +184,11 @@ struct rn_broker {
   int64_t pid_next, pid_block_end;
   struct rn__pid_wait *pid_waiters; /* InitProducerId waiting for a block */
   int pid_writing;                  /* a block record is being written */
+  /* ---- transactions ---- */
+  struct rn_txn_coord *txn; /* transaction coordinator (txn_coord.h), or NULL */
+  /* ---- end transactions ---- */
+  /* ---- functions ---- */
+  struct rn_fn_host *fnhost; /* stream functions (fn_host.h), or NULL */
 };
 
 /* ---- net.c ------------------------------------------------------------------ */
@@ -261,6 +270,22 @@ void rn_api_OffsetForLeaderEpoch(rn_req_t *req);
 void rn_api_DescribeTopicPartitions(rn_req_t *req);
 /* Idempotent producers (api_txn.c). */
 void rn_api_InitProducerId(rn_req_t *req);
+/* ---- transactions ---- */
+/* Transactions (api_txn.c, txn_coord.h). */
+void rn_api_AddPartitionsToTxn(rn_req_t *req);
+void rn_api_AddOffsetsToTxn(rn_req_t *req);
+void rn_api_EndTxn(rn_req_t *req);
+void rn_api_TxnOffsetCommit(rn_req_t *req);
+void rn_api_DescribeProducers(rn_req_t *req);
+void rn_api_DescribeTransactions(rn_req_t *req);
+void rn_api_ListTransactions(rn_req_t *req);
+/* A fresh producer id from the allocator (api_txn.c): cb(arg, 0, id)
+ * once one is available (possibly before this returns), in order with
+ * InitProducerId requests; cb(arg, COORDINATOR_NOT_AVAILABLE, -1) when
+ * the metadata log cannot reserve a block. */
+typedef void (*rn_pid_cb)(void *arg, rn_err_t err, int64_t pid);
+void rn_pid_alloc(rn_broker_t *b, rn_pid_cb cb, void *arg);
+/* ---- end transactions ---- */
 
 /* ---- topic.c ---------------------------------------------------------------- */
 
@@ -354,6 +379,23 @@ rn_err_t rn_meta_broker_config(rn_broker_t *b, const char *resource, const char 
  * cb. Replay sets b->pid_next = b->pid_block_end = the largest block_end.
  */
 rn_err_t rn_meta_producer_ids(rn_broker_t *b, int64_t block_end, rn_meta_cb cb, void *arg);
+
+/* ---- functions ---- */
+
+/*
+ * Durably record a stream function's creation (statement, options as
+ * submitted, creation time in ms), its state (paused 1 / running 0) and its
+ * drop (metadata record types 7, 8, 9), then call cb. Loop thread.
+ */
+rn_err_t rn_meta_function_created(rn_broker_t *b, const char *name, const char *sql,
+                                  const char *const *opt_names, const char *const *opt_values,
+                                  int nopts, int64_t created_ms, rn_meta_cb cb, void *arg);
+rn_err_t rn_meta_function_state(rn_broker_t *b, const char *name, int paused, rn_meta_cb cb,
+                                void *arg);
+rn_err_t rn_meta_function_dropped(rn_broker_t *b, const char *name, rn_meta_cb cb, void *arg);
+/* Replay of those records (fn_host.c): rd is positioned after the name.
+ * Returns 0, RN_ERR_CORRUPT_MESSAGE or -ENOMEM. */
+rn_err_t rn__fn_meta_apply(rn_broker_t *b, int type, const char *name, rn_rd_t *rd);
 
 /* ---- dynamic broker configs (api_configs.c) --------------------------------- */
 

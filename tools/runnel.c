@@ -8,6 +8,8 @@
  *   topic list|create|describe|alter|delete, produce, consume,
  *   group list|describe|reset-offsets|delete, status
  *
+ *   fn create|list|describe|pause|resume|drop|export (stream functions)
+ *
  * Output: aligned tables for people, the API's JSON with --json (records
  * as JSON Lines). Errors: one line on stderr, "runnel: CODE: message".
  * Exit codes: 0 success, 1 a server or user error (the broker refused,
@@ -69,6 +71,16 @@ static opt_t opts[] = {
     {.name = "execute", .kind = OPT_FLAG},
     {.name = "dry-run", .kind = OPT_FLAG},
     {.name = "null-value", .kind = OPT_FLAG},
+    {.name = "watermark-delay", .kind = OPT_VALUE},
+    {.name = "idle-timeout", .kind = OPT_VALUE},
+    {.name = "late-topic", .kind = OPT_VALUE},
+    {.name = "dlq-topic", .kind = OPT_VALUE},
+    {.name = "allowed-lateness", .kind = OPT_VALUE},
+    {.name = "emit", .kind = OPT_VALUE},
+    {.name = "startup", .kind = OPT_VALUE},
+    {.name = "checkpoint-interval", .kind = OPT_VALUE},
+    {.name = "file", .kind = OPT_VALUE},
+    {.name = "flink", .kind = OPT_FLAG},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -102,6 +114,14 @@ static const char *USAGE =
     "                [--topic TOPIC [--partitions 0,1,...]] [--execute]\n"
     "  group delete GROUP\n"
     "  status\n"
+    "  fn create NAME [--watermark-delay D] [--idle-timeout D] [--late-topic T]\n"
+    "                 [--dlq-topic T] [--allowed-lateness D] [--emit final|early:D]\n"
+    "                 [--startup earliest|latest|timestamp:MS] [--checkpoint-interval D]\n"
+    "                 ('SQL' | -f FILE)      (D: a duration such as 500ms, 5s, 2m, 1h)\n"
+    "  fn list\n"
+    "  fn describe NAME\n"
+    "  fn pause|resume|drop NAME\n"
+    "  fn export --flink NAME\n"
     "\n"
     "Server: --server, $RUNNEL_SERVER or http://127.0.0.1:8080; token: --token or\n"
     "$RUNNEL_TOKEN. Exit status: 0 ok, 1 server or user error, 2 usage error.\n"
@@ -144,6 +164,7 @@ static void parse_args(int argc, char **argv) {
       continue;
     }
     if (!strcmp(a, "-h")) a = "--help";
+    if (!strcmp(a, "-f")) a = "--file";
     if (strncmp(a, "--", 2) != 0) die_usage("unknown option '%s'", a);
     char name[64];
     const char *eq = strchr(a + 2, '=');
@@ -239,9 +260,10 @@ static char *esc(const char *s) {
   return r;
 }
 
-static struct curl_slist *headers_for(int has_body) {
+/* Request headers; accept: an "Accept: ..." line (NULL: JSON). */
+static struct curl_slist *headers_for(int has_body, const char *accept) {
   struct curl_slist *h = NULL;
-  h = curl_slist_append(h, "Accept: application/json");
+  h = curl_slist_append(h, accept ? accept : "Accept: application/json");
   if (has_body) h = curl_slist_append(h, "Content-Type: application/json");
   if (auth_token && *auth_token) {
     char line[1024];
@@ -263,23 +285,20 @@ static void set_url(CURL *c, const char *path) {
 }
 
 /*
- * One request. body: JSON (not stolen) or NULL. Returns the parsed reply
- * (caller decrefs; JSON null for an empty body). On a transport failure or
- * a status >= 400 prints the one-line error and exits 1, unless ok_status
- * is that status (then *status tells, and the error JSON is returned).
+ * Performs one request (body: JSON text or NULL) and returns the HTTP
+ * status with the reply in *out (caller frees out->p). A transport failure
+ * prints the one-line error and exits 1.
  */
-static json_t *call(const char *method, const char *path, json_t *body, long ok_status,
-                    long *status) {
+static long perform(const char *method, const char *path, const char *payload, const char *accept,
+                    buf_t *out) {
   CURL *c = curl_easy_init();
   if (!c) die("cannot initialise libcurl");
-  buf_t out = {0};
-  char *payload = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-  struct curl_slist *h = headers_for(payload != NULL);
+  struct curl_slist *h = headers_for(payload != NULL, accept);
   set_url(c, path);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -294,19 +313,54 @@ static json_t *call(const char *method, const char *path, json_t *body, long ok_
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
   curl_easy_cleanup(c);
   curl_slist_free_all(h);
+  return st;
+}
+
+/* Exits 1 with the one-line error of a failed reply (JSON error or text). */
+static void die_reply(const char *method, const char *path, long st, buf_t *out)
+    __attribute__((noreturn));
+static void die_reply(const char *method, const char *path, long st, buf_t *out) {
+  json_t *j = out->len ? json_loads(out->p, JSON_DECODE_ANY, NULL) : NULL;
+  const char *code = json_string_value(json_object_get(j, "error_code"));
+  const char *msg = json_string_value(json_object_get(j, "message"));
+  if (code && msg) die("%s: %s", code, msg);
+  /* Not JSON: at most the first line of the body. */
+  size_t n = out->len ? strcspn(out->p, "\r\n") : 0;
+  if (n > 200) n = 200;
+  die("%s %s: HTTP %ld%s%.*s", method, path, st, n ? ": " : "", (int)n, n ? out->p : "");
+}
+
+/*
+ * One request. body: JSON (not stolen) or NULL. Returns the parsed reply
+ * (caller decrefs; JSON null for an empty body). On a transport failure or
+ * a status >= 400 prints the one-line error and exits 1, unless ok_status
+ * is that status (then *status tells, and the error JSON is returned).
+ */
+static json_t *call(const char *method, const char *path, json_t *body, long ok_status,
+                    long *status) {
+  buf_t out = {0};
+  char *payload = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  long st = perform(method, path, payload, NULL, &out);
   free(payload);
   if (status) *status = st;
+  if (st >= 400 && st != ok_status) die_reply(method, path, st, &out);
   json_error_t je;
   json_t *j = out.len ? json_loads(out.p, JSON_DECODE_ANY, &je) : json_null();
-  if (st >= 400 && st != ok_status) {
-    const char *code = json_string_value(json_object_get(j, "error_code"));
-    const char *msg = json_string_value(json_object_get(j, "message"));
-    if (code && msg) die("%s: %s", code, msg);
-    die("%s %s: HTTP %ld%s%.200s", method, path, st, out.len ? ": " : "", out.len ? out.p : "");
-  }
   if (!j) die("%s %s: the server's reply is not JSON (%s)", method, path, je.text);
   free(out.p);
   return j;
+}
+
+/* A GET whose reply is text (malloc'd, NUL-terminated); errors exit 1. */
+static char *get_text(const char *path) {
+  buf_t out = {0};
+  long st = perform("GET", path, NULL, "Accept: text/plain", &out);
+  if (st >= 400) die_reply("GET", path, st, &out);
+  if (!out.p) {
+    out.p = strdup("");
+    if (!out.p) die("out of memory");
+  }
+  return out.p;
 }
 
 static json_t *GET(const char *path) {
@@ -809,8 +863,7 @@ static void consume_follow(const char *tesc, cpart_t *ps, int np) {
     snprintf(path, sizeof path, "/api/v1/topics/%s/tail?partition=%d&offset=%lld", tesc, p->id,
              p->next);
     set_url(c, path);
-    p->hdrs = headers_for(0);
-    p->hdrs = curl_slist_append(p->hdrs, "Accept: text/event-stream");
+    p->hdrs = headers_for(0, "Accept: text/event-stream");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, p->hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
@@ -1100,6 +1153,265 @@ static void cmd_status(void) {
   json_decref(j);
 }
 
+/* ---- stream functions -------------------------------------------------------- */
+
+/* CLI options of `fn create` and the function option each one sets. */
+static const struct {
+  const char *cli, *name;
+  int kind; /* 0 text, 1 duration */
+} fn_opts[] = {
+    {"watermark-delay", "watermark.delay", 1},
+    {"idle-timeout", "watermark.idle-timeout", 1},
+    {"allowed-lateness", "allowed.lateness", 1},
+    {"late-topic", "late.topic", 0},
+    {"dlq-topic", "dlq.topic", 0},
+    {"emit", "emit", 0},
+    {"startup", "startup", 0},
+    {"checkpoint-interval", "checkpoint.interval", 1},
+};
+
+/* A duration as the broker takes it: digits, optional blank, ms|s|m|min|h|d. */
+static int is_duration(const char *s) {
+  size_t d = strspn(s, "0123456789");
+  if (d == 0 || d > 15) return 0;
+  s += d;
+  if (*s == ' ') s++;
+  return !*s || !strcmp(s, "ms") || !strcmp(s, "s") || !strcmp(s, "m") || !strcmp(s, "min") ||
+         !strcmp(s, "h") || !strcmp(s, "d");
+}
+
+static void check_fn_opt(const char *cli, const char *v, int kind) {
+  if (kind == 1 && !is_duration(v))
+    die_usage("--%s: '%s' is not a duration (such as 500ms, 5s, 2m, 1h)", cli, v);
+  if (!strcmp(cli, "emit") && strcmp(v, "final") != 0 &&
+      !(!strncmp(v, "early:", 6) && is_duration(v + 6)))
+    die_usage("--emit: '%s' is not 'final' or 'early:DURATION'", v);
+  if (!strcmp(cli, "startup") && strcmp(v, "earliest") != 0 && strcmp(v, "latest") != 0 &&
+      !(!strncmp(v, "timestamp:", 10) && v[10] && strspn(v + 10, "0123456789") == strlen(v + 10)))
+    die_usage("--startup: '%s' is not earliest, latest or timestamp:MILLISECONDS", v);
+  if (kind == 0 && !*v) die_usage("--%s needs a value", cli);
+}
+
+/* The whole of a file ("-": standard input), malloc'd; errors exit 1. */
+static char *read_file(const char *path) {
+  FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+  if (!f) die("cannot read %s: %s", path, strerror(errno));
+  buf_t b = {0};
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    buf_put(&b, chunk, n);
+    if (b.len > (4u << 20)) die("%s: the statement is larger than 4 MiB", path);
+  }
+  if (ferror(f)) die("cannot read %s: %s", path, strerror(errno));
+  if (f != stdin) fclose(f);
+  if (!b.p) buf_put(&b, "", 0);
+  return b.p;
+}
+
+/* "/api/v1/functions/NAME[/suffix]" for pos[2] (static buffer). */
+static const char *fn_path(const char *suffix) {
+  static char path[1024];
+  char *n = esc(pos[2]);
+  snprintf(path, sizeof path, "/api/v1/functions/%s%s", n, suffix);
+  free(n);
+  return path;
+}
+
+/* Milliseconds since the epoch as "2026-11-21T14:00:05.250Z" ("-" for none). */
+static const char *ms_stamp(json_t *v) {
+  if (!json_is_integer(v) || json_integer_value(v) < 0) return "-";
+  long long ms = (long long)json_integer_value(v);
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  char b[32];
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt("%s.%03lldZ", b, ms % 1000);
+}
+
+/* A duration in milliseconds for people ("850 ms", "12.3 s", "4 min 2 s"). */
+static const char *ms_human(json_t *v) {
+  if (!json_is_integer(v)) return "-";
+  long long ms = (long long)json_integer_value(v);
+  if (ms < 0) return fmt("%lld ms", ms);
+  if (ms < 1000) return fmt("%lld ms", ms);
+  if (ms < 60000) return fmt("%.1f s", (double)ms / 1000);
+  if (ms < 3600000) return fmt("%lld min %lld s", ms / 60000, ms / 1000 % 60);
+  return fmt("%lld h %lld min", ms / 3600000, ms / 60000 % 60);
+}
+
+static const char *rate(json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (!json_is_number(v)) return "-";
+  return fmt("%.1f/s", json_number_value(v));
+}
+
+static void fn_create(void) {
+  only_opts("fn create", "watermark-delay idle-timeout late-topic dlq-topic allowed-lateness emit "
+                         "startup checkpoint-interval file");
+  const char *file = opt("file")->value;
+  if (npos < 3) die_usage("'fn create' needs a function name and a statement ('SQL' or -f FILE)");
+  if (file && npos > 3) die_usage("'fn create': give the statement as 'SQL' or with -f FILE, not both");
+  if (!file && npos < 4) die_usage("'fn create' needs a statement ('SQL' or -f FILE)");
+  if (npos > 4) die_usage("'fn create': unexpected argument '%s' (quote the statement)", pos[4]);
+  json_t *o = json_object();
+  for (size_t i = 0; i < sizeof fn_opts / sizeof fn_opts[0]; i++) {
+    opt_t *x = opt(fn_opts[i].cli);
+    if (!x->set) continue;
+    check_fn_opt(fn_opts[i].cli, x->value, fn_opts[i].kind);
+    json_object_set_new(o, fn_opts[i].name, json_string(x->value));
+  }
+  char *sql = file ? read_file(file) : strdup(pos[3]);
+  if (!sql) die("out of memory");
+  json_t *jsql = json_string(sql);
+  if (!jsql) die("the statement is not valid UTF-8");
+  json_t *body = json_pack("{s:s, s:o, s:o}", "name", pos[2], "sql", jsql, "options", o);
+  if (!body) die("the function name is not valid UTF-8");
+  json_t *j = call("POST", "/api/v1/functions", body, 0, NULL);
+  if (json_out)
+    print_json(j);
+  else
+    printf("created function %s (%s -> %s)\n", pos[2], jstr(j, "input_topic"),
+           jstr(j, "output_topic"));
+  json_decref(j);
+  json_decref(body);
+  free(sql);
+}
+
+static void fn_list(void) {
+  only_opts("fn list", "");
+  want_args("fn list", 2, "");
+  json_t *j = GET("/api/v1/functions");
+  if (json_out) {
+    print_json(j);
+  } else {
+    tab_t t;
+    tab_init(&t, "NAME,STATE,INPUT -> OUTPUT,>RECORDS-IN,>RECORDS-OUT,>LAG,WATERMARK");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(j, "functions"), i, x) {
+      json_t *st = json_object_get(x, "status");
+      tab_row(&t, jstr(x, "name"), jstr(x, "state"),
+              fmt("%s -> %s", jstr(x, "input_topic"), jstr(x, "output_topic")),
+              jint(st, "records_in"), jint(st, "records_out"), jint(st, "lag"),
+              ms_stamp(json_object_get(st, "watermark_ms")));
+    }
+    if (t.nrows == 0)
+      printf("no functions\n");
+    else
+      tab_print(&t);
+  }
+  json_decref(j);
+}
+
+static void fn_describe(void) {
+  only_opts("fn describe", "");
+  want_args("fn describe", 3, "a function name");
+  json_t *j = GET(fn_path(""));
+  if (json_out) {
+    print_json(j);
+    json_decref(j);
+    return;
+  }
+  json_t *st = json_object_get(j, "status");
+  printf("Function:        %s\n", jstr(j, "name"));
+  printf("State:           %s\n", jstr(j, "state"));
+  printf("Input:           %s\n", jstr(j, "input_topic"));
+  printf("Output:          %s\n", jstr(j, "output_topic"));
+  printf("Created:         %s\n", ms_stamp(json_object_get(j, "created_ms")));
+  printf("Options:         ");
+  const char *k;
+  json_t *v;
+  int n = 0;
+  json_object_foreach(json_object_get(j, "options"), k, v) {
+    printf("%s%s=%s", n++ ? " " : "", k, json_is_string(v) ? json_string_value(v) : "?");
+  }
+  printf("%s\n", n ? "" : "defaults");
+  printf("Records in:      %s (%s)\n", jint(st, "records_in"), rate(st, "records_in_per_sec"));
+  printf("Records out:     %s (%s)\n", jint(st, "records_out"), rate(st, "records_out_per_sec"));
+  printf("Filtered:        %s\n", jint(st, "filtered"));
+  printf("Late:            %s\n", jint(st, "late"));
+  printf("Dead-lettered:   %s\n", jint(st, "dlq"));
+  printf("Windows fired:   %s\n", jint(st, "windows_fired"));
+  printf("Open groups:     %s\n", jint(st, "groups"));
+  printf("State size:      %s\n", bytes(st, "state_bytes"));
+  json_t *wm = json_object_get(st, "watermark_ms");
+  if (json_is_integer(wm))
+    printf("Watermark:       %s (%s behind)\n", ms_stamp(wm),
+           ms_human(json_object_get(st, "watermark_lag_ms")));
+  else
+    printf("Watermark:       -\n");
+  printf("Lag:             %s record(s)\n", jint(st, "lag"));
+  printf("Last checkpoint: %s\n", ms_stamp(json_object_get(st, "last_checkpoint_ms")));
+  printf("Last error:      %s\n", jstr(st, "last_error"));
+  printf("\nSQL:\n");
+  const char *sql = jstr(j, "sql");
+  for (const char *l = sql; *l;) {
+    size_t len = strcspn(l, "\n");
+    printf("  %.*s\n", (int)len, l);
+    l += len + (l[len] == '\n');
+  }
+  printf("\n");
+  tab_t t;
+  tab_init(&t, ">PARTITION,>OFFSET,>HIGH-WATERMARK,>LAG,WATERMARK,IDLE");
+  size_t i;
+  json_t *x;
+  json_array_foreach(json_object_get(st, "partitions"), i, x) {
+    tab_row(&t, jint(x, "partition"), jint(x, "offset"), jint(x, "high_watermark"), jint(x, "lag"),
+            ms_stamp(json_object_get(x, "watermark_ms")),
+            json_is_true(json_object_get(x, "idle")) ? "yes" : "no");
+  }
+  if (t.nrows == 0) printf("no input partitions yet\n");
+  tab_print_or_free(&t);
+  json_decref(j);
+}
+
+static void fn_pause_resume(const char *verb) {
+  char cmd[32];
+  snprintf(cmd, sizeof cmd, "fn %s", verb);
+  only_opts(cmd, "");
+  want_args(cmd, 3, "a function name");
+  char suffix[16];
+  snprintf(suffix, sizeof suffix, "/%s", verb);
+  json_t *j = call("POST", fn_path(suffix), NULL, 0, NULL);
+  if (json_out)
+    print_json(j);
+  else
+    printf("%s function %s (now %s)\n", !strcmp(verb, "pause") ? "paused" : "resumed", pos[2],
+           jstr(j, "state"));
+  json_decref(j);
+}
+
+static void fn_drop(void) {
+  only_opts("fn drop", "");
+  want_args("fn drop", 3, "a function name");
+  json_t *j = call("DELETE", fn_path(""), NULL, 0, NULL);
+  if (json_out)
+    print_json(j);
+  else
+    printf("dropped function %s\n", pos[2]);
+  json_decref(j);
+}
+
+static void fn_export(void) {
+  only_opts("fn export", "flink");
+  want_args("fn export", 3, "a function name");
+  if (!opt("flink")->set) die_usage("'fn export' needs --flink (the only export format)");
+  char *text = get_text(fn_path("/flink"));
+  if (json_out) {
+    json_t *j = json_pack("{s:s, s:s, s:s}", "name", pos[2], "format", "flink-sql", "script", text);
+    if (!j) die("the server's script is not valid UTF-8");
+    print_json(j);
+    json_decref(j);
+  } else {
+    size_t n = strlen(text);
+    fputs(text, stdout);
+    if (n && text[n - 1] != '\n') putchar('\n');
+  }
+  free(text);
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -1154,8 +1466,22 @@ int main(int argc, char **argv) {
     cmd_consume();
   } else if (!strcmp(noun, "status")) {
     cmd_status();
-  } else if (!strcmp(noun, "fn")) {
-    die("stream functions are not available in this build yet");
+  } else if (!strcmp(noun, "fn") || !strcmp(noun, "function") || !strcmp(noun, "functions")) {
+    if (!strcmp(verb, "create"))
+      fn_create();
+    else if (!strcmp(verb, "list"))
+      fn_list();
+    else if (!strcmp(verb, "describe"))
+      fn_describe();
+    else if (!strcmp(verb, "pause") || !strcmp(verb, "resume"))
+      fn_pause_resume(verb);
+    else if (!strcmp(verb, "drop"))
+      fn_drop();
+    else if (!strcmp(verb, "export"))
+      fn_export();
+    else
+      die_usage("unknown command 'fn %s' (create, list, describe, pause, resume, drop, export)",
+                verb);
   } else {
     die_usage("unknown command '%s'", noun);
   }

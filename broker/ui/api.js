@@ -69,6 +69,33 @@ export async function api(method, path, body, retried) {
 
 export const get = (p) => api("GET", p);
 
+/*
+ * A GET of a text resource under /api/v1 (e.g. a function's Flink SQL
+ * script). Resolves to the text; rejects with ApiError like api().
+ */
+export async function getText(path, retried) {
+  const headers = { Accept: "text/plain" };
+  const t = token();
+  if (t) headers["Authorization"] = "Bearer " + t;
+  let res;
+  try {
+    res = await fetch("/api/v1" + path, { headers });
+  } catch (e) {
+    setConn(false);
+    throw new ApiError(0, "NETWORK_ERROR", "cannot reach the broker (" + e.message + ")");
+  }
+  setConn(true);
+  const text = await res.text();
+  if (res.status === 401 && !retried && await askToken()) return getText(path, true);
+  if (!res.ok) {
+    let data = null;
+    try { data = JSON.parse(text); } catch { data = null; }
+    throw new ApiError(res.status, (data && data.error_code) || "HTTP_" + res.status,
+      (data && data.message) || res.statusText || "request failed");
+  }
+  return text;
+}
+
 /* URL of the SSE tail with the token in the query (EventSource sends no headers). */
 export function tailUrl(topic, params) {
   const q = new URLSearchParams(params);

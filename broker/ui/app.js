@@ -8,7 +8,8 @@
  *   #/messages[/NAME]       message browser   pages/messages.js
  *   #/produce[/NAME]        produce form      pages/produce.js
  *   #/groups[/ID]           consumer groups   pages/groups.js
- *   #/functions             stream functions  pages/functions.js
+ *   #/functions[?new]       stream functions  pages/functions.js
+ *   #/functions/NAME        one function      pages/functions.js
  * Query parameters after the route (#/messages/t?partition=0) reach the
  * page as params.query.
  *
@@ -27,6 +28,7 @@ const ROUTES = [
   [/^\/groups\/?$/, "groups", "./pages/groups.js", []],
   [/^\/groups\/([^/]+)$/, "groups", "./pages/groups.js", ["group"]],
   [/^\/functions\/?$/, "functions", "./pages/functions.js", []],
+  [/^\/functions\/([^/]+)$/, "functions", "./pages/functions.js", ["fn"]],
 ];
 
 let leaving = [];

@@ -4,7 +4,8 @@
 # Starts runneld with its HTTP server, then a node script drives Chromium
 # through playwright-core: every page loads without console errors, a
 # message produced with kcat shows up in the message browser and the live
-# tail, a topic created in the UI exists for kcat -L, and so on (the
+# tail, a topic created in the UI exists for kcat -L, a function created
+# in the UI is listed by `runnel fn list`, and so on (the
 # script prints the TAP). Needs chromium (Debian package), node and the
 # playwright-core npm package in tests/ui/node_modules: when it is missing
 # and npm is there, it is installed (npm ci/install in tests/ui); anything
@@ -38,6 +39,7 @@ done
 
 status=0
 RN_UI_URL="http://127.0.0.1:$HTTP_PORT" RN_BOOTSTRAP="$RN_BOOTSTRAP" RN_CHROMIUM="$CHROMIUM" \
+  RN_RUNNEL="${RN_TOP_BUILDDIR:-.}/runnel" \
   RN_SHOTS="${RN_UI_SHOTS:-$RN_ROOT/shots}" HOME="$RN_ROOT" \
   timeout 200 node "$UI_DIR/ui-test.mjs" || status=$?
 if [ "$status" -ne 0 ]; then

@@ -606,3 +606,9 @@ void rn_it_mismatch(long *counter, const char *fmt, ...) {
   if (*counter == RN_IT_MAX_MISMATCH_DIAG)
     printf("#   (further mismatches of this kind not shown)\n");
 }
+
+int rn_it_broker_kill_restart(rn_it_broker_t *b, int down_ms) {
+  rn_it_broker_kill(b);
+  if (down_ms > 0) usleep((useconds_t)down_ms * 1000);
+  return rn_it_broker_start(b);
+}

@@ -183,4 +183,11 @@ int rn_tap_failures(void);
 #define RN_IT_MAX_MISMATCH_DIAG 10
 void rn_it_mismatch(long *counter, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Crash restart (issue 7, tests/crash): SIGKILL (rn_it_broker_kill()), then,
+ * after down_ms milliseconds (0: at once), rn_it_broker_start() on the same
+ * port and data directory. Returns what the start returned (0 or -1).
+ */
+int rn_it_broker_kill_restart(rn_it_broker_t *b, int down_ms);
+
 #endif

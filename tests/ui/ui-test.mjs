@@ -7,13 +7,18 @@
  *   RN_BOOTSTRAP     127.0.0.1:PORT (its Kafka listener, for kcat)
  *   RN_CHROMIUM      the browser binary (/usr/bin/chromium)
  *   RN_SHOTS         directory for screenshots of the main pages (optional)
+ *   RN_RUNNEL        the runnel CLI (optional; checks `runnel fn list`)
  *
  * Checks: every page loads without console errors or uncaught exceptions;
  * a message produced with kcat shows up in the message browser (pretty
  * JSON, key, headers) and in the live tail; a topic created in the UI is
  * listed by kcat -L; a record produced with the UI's form is read by kcat;
  * consumer group lag and the functions empty state are shown; keyboard
- * navigation works; a topic deleted in the UI is gone.
+ * navigation works; a topic deleted in the UI is gone. Functions: bad SQL
+ * shows the server's INVALID_SQL message (line, column) next to the
+ * editor; a function created in the UI is listed by `runnel fn list`,
+ * shows its partitions and counts, pauses, resumes, exports Flink SQL and
+ * drops (skipped when the broker answers 501 for /api/v1/functions).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -27,7 +32,7 @@ const RUN = Date.now().toString(36);
 
 let n = 0;
 let failed = 0;
-const PLAN = 22;
+const PLAN = 31;
 console.log("1.." + PLAN);
 function ok(cond, desc, ...diag) {
   n++;
@@ -35,6 +40,10 @@ function ok(cond, desc, ...diag) {
   console.log(`${cond ? "" : "not "}ok ${n} - ${desc.replace(/#/g, " ")}`);
   if (!cond) for (const d of diag) for (const l of String(d).split("\n")) console.log("#   " + l);
   return cond;
+}
+function skip(desc, why) {
+  n++;
+  console.log(`ok ${n} - ${desc.replace(/#/g, " ")} # SKIP ${why}`);
 }
 function diag(s) {
   for (const l of String(s).split("\n")) console.log("# " + l);
@@ -100,6 +109,132 @@ async function shot(name) {
   await page.screenshot({ path: join(SHOTS, name + ".png") });
 }
 
+/* Functions: create (bad SQL, then good), list, detail, pause, export, drop. */
+async function functionTests() {
+  const FN = "ui_big";
+  /* A windowed function over ui-clicks (for the list), made through REST. */
+  const w = await rest("POST", "/functions", {
+    name: "ui_clicks_10s",
+    sql: "INSERT INTO `ui-click-counts`\nSELECT window_start, window_end, COUNT(*) AS clicks\n" +
+      "FROM TABLE(TUMBLE(TABLE `ui-clicks`, DESCRIPTOR(_timestamp), INTERVAL '10' SECONDS))\n" +
+      "GROUP BY window_start, window_end",
+    options: { "watermark.delay": "2s", "watermark.idle-timeout": "2s" },
+  });
+  if (w.status !== 201) diag("windowed fixture function: " + JSON.stringify(w));
+  /* 23: bad SQL shows the server's message next to the editor. */
+  errors = [];
+  await page.goto(URL_ + "/#/functions?new", { waitUntil: "load" });
+  await page.waitForSelector("form.fn-form textarea[name=sql]");
+  await page.fill("input[name=name]", "ui_bad");
+  await page.fill("textarea[name=sql]", "INSERT INTO o\nSELECT a,\n  FROM `ui-orders`");
+  await page.focus("textarea[name=sql]");
+  await page.keyboard.press("Control+Enter");
+  await page.waitForSelector(".sql-error");
+  const se = await page.textContent(".sql-error");
+  const bad = errors.filter((e) => !/status of 400/.test(e));
+  ok(/INVALID_SQL/.test(se) && /line 3, col \d+: /.test(se) && bad.length === 0,
+    "bad SQL shows the server's INVALID_SQL message with line and column", se, ...bad);
+
+  /* 24: Tab in the editor indents instead of leaving it. */
+  await page.fill("textarea[name=sql]", "");
+  await page.focus("textarea[name=sql]");
+  await page.keyboard.press("Tab");
+  const tabbed = await page.inputValue("textarea[name=sql]");
+  const still = await page.evaluate(() => document.activeElement && document.activeElement.name);
+  ok(tabbed === "  " && still === "sql", "Tab in the SQL editor inserts spaces", JSON.stringify({ tabbed, still }));
+
+  /* 25: a valid function created in the UI lands on its page. */
+  errors = [];
+  await page.fill("input[name=name]", FN);
+  await page.fill("textarea[name=sql]", "INSERT INTO `ui-big`\nSELECT id, amount, currency\nFROM `ui-orders`\nWHERE amount > 100");
+  await page.fill("input[name='watermark.delay']", "5s");
+  await page.fill("input[name='dlq.topic']", "ui-orders-dlq");
+  await page.click("form.fn-form button[type=submit]");
+  let landed = true;
+  try {
+    await page.waitForFunction((f) => location.hash === "#/functions/" + f, FN);
+    await page.waitForSelector("table.partitions");
+  } catch { landed = false; }
+  ok(landed && errors.length === 0, "a function created in the UI opens its page", await page.textContent("main"), ...errors);
+  /* Some traffic for its sparklines (three bursts over a few polls). */
+  for (let i = 0; i < 3; i++) {
+    kcat(["-P", "-t", TOPIC, "-K", "|"], Array.from({ length: 15 * (i + 1) },
+      (_, k) => `user-${k % 5}|{"id":${100 + k},"amount":${(k * 37) % 300},"currency":"EUR"}`).join("\n") + "\n");
+    kcat(["-P", "-t", "ui-clicks", "-K", "|"], Array.from({ length: 10 }, (_, k) => `c-${k}|{"page":"/p${k}"}`).join("\n") + "\n");
+    await page.waitForTimeout(2100);
+  }
+
+  /* 26: `runnel fn list` lists it. */
+  let cli = "";
+  if (process.env.RN_RUNNEL) {
+    try { cli = execFileSync(process.env.RN_RUNNEL, ["--server", URL_, "fn", "list"], { encoding: "utf8", timeout: 30000 }); } catch (e) { cli = String(e.stderr || e); }
+    ok(new RegExp(`^${FN}\\s+running\\s+ui-orders -> ui-big\\s`, "m").test(cli), "runnel fn list shows the function created in the UI", cli);
+  } else {
+    const l = (await rest("GET", "/functions")).json;
+    ok(l && l.functions.some((f) => f.name === FN), "the REST list has the function created in the UI (RN_RUNNEL not set)", JSON.stringify(l));
+  }
+
+  /* 27: its page shows the two input partitions and the counts: of the
+   * three kcat records one passes the filter and the plain-text one is
+   * dead-lettered. */
+  let stx = null;
+  for (let i = 0; i < 50; i++) {
+    stx = (await rest("GET", "/functions/" + FN)).json;
+    if (stx && stx.status && stx.status.records_in >= 3 && stx.status.dlq >= 1) break;
+    await page.waitForTimeout(200);
+  }
+  await page.waitForTimeout(2200); /* one refresh of the page */
+  const rows = await page.locator("table.partitions tbody tr").count();
+  const cardValue = async (label) =>
+    ((await page.locator(".card", { has: page.locator(".card-label", { hasText: label }) }).first()
+      .locator(".card-value").textContent()) || "").trim();
+  const dl = await cardValue("Dead-lettered");
+  const rin = await cardValue("Records in");
+  ok(rows === 2 && dl === "1" && Number(rin) >= 3 &&
+    (await page.textContent("pre.code.sql")).includes("WHERE amount > 100"),
+  "the function page shows partitions, counts and the statement", `rows ${rows}, dead-lettered ${dl}, records in ${rin}`,
+  JSON.stringify(stx && stx.status));
+  await page.evaluate(() => { document.getElementById("banner").hidden = true; });
+  await shot("function");
+
+  /* 28: the list shows it with its state and topics. */
+  errors = [];
+  await page.goto(URL_ + "/#/functions", { waitUntil: "load" });
+  await page.waitForSelector("table.functions");
+  const lrow = page.locator("table.functions tr", { hasText: FN });
+  const ltext = (await lrow.count()) ? await lrow.first().textContent() : "";
+  await page.waitForTimeout(300);
+  ok(/running/.test(ltext) && /ui-orders\s*→\s*ui-big/.test(ltext) && errors.length === 0,
+    "the function list shows it without console errors", ltext, ...errors);
+  await page.evaluate(() => { document.getElementById("banner").hidden = true; });
+  await shot("functions");
+
+  /* 29: pause and resume from its page. */
+  await page.click(`table.functions a:text-is("${FN}")`);
+  await page.waitForSelector("table.partitions");
+  await page.click("button:text-is('Pause')");
+  await page.waitForSelector("h1 .tag:text-is('paused')");
+  const ps = (await rest("GET", "/functions/" + FN)).json.state;
+  await page.click("button:text-is('Resume')");
+  await page.waitForSelector("h1 .tag:text-is('running')");
+  const rs = (await rest("GET", "/functions/" + FN)).json.state;
+  ok(ps === "paused" && rs === "running", "Pause and Resume change the function's state", `${ps} ${rs}`);
+
+  /* 30: the Flink SQL export. */
+  await page.click("button:text-is('Flink SQL')");
+  await page.waitForSelector("section.flink pre");
+  const fl = await page.textContent("section.flink pre");
+  ok(fl.includes("CREATE TABLE `ui-orders`") && fl.includes("'connector' = 'kafka'") && fl.includes("WHERE amount > 100"),
+    "the Flink SQL export is shown", fl);
+
+  /* 31: drop, with its confirmation. */
+  await page.click("button:text-is('Drop')");
+  await page.click(`button:text-is('Yes, drop ${FN}')`);
+  await page.waitForFunction(() => location.hash === "#/functions");
+  const gone = await rest("GET", "/functions/" + FN);
+  ok(gone.status === 404, "a function dropped in the UI is gone", JSON.stringify(gone));
+}
+
 /* Loads a route, waits for `ready` (a selector), and checks the console. */
 async function visit(hash, ready, desc, allow) {
   errors = [];
@@ -134,12 +269,16 @@ try {
   await visit("#/groups", "main table", "group list");
   await visit("#/groups/ui-billing", "table.offsets", "group detail");
   await shot("group");
-  await visit("#/functions", "main .empty", "functions page", /status of 501 .*\/api\/v1\/functions/);
+  const fnApi = (await rest("GET", "/functions")).status;
+  await visit("#/functions", "main .empty", "functions page", fnApi === 501 ? /status of 501 .*\/api\/v1\/functions/ : null);
 
-  /* 9: the functions page explains instead of failing. */
+  /* 9: the functions page explains instead of failing: a sample statement,
+   * or (without functions in the broker) that they are not available. */
   const fnText = await page.textContent("main");
-  ok(/stream functions are not available yet/i.test(fnText), "functions page shows the empty state", fnText);
-  await shot("functions");
+  ok(fnApi === 501 ? /not available/i.test(fnText)
+    : /No functions yet/.test(fnText) && /INSERT INTO high_value_orders\s+SELECT/.test(fnText),
+  "functions page shows the empty state with a sample statement", fnText);
+  if (fnApi === 501) await shot("functions");
 
   /* 10-11: the kcat record in the browser, with pretty JSON, key and headers. */
   await page.goto(URL_ + "/#/messages/" + TOPIC, { waitUntil: "load" });
@@ -240,6 +379,14 @@ try {
   await page.goto(URL_ + "/#/topics/no-such-topic", { waitUntil: "load" });
   await page.waitForSelector("main .error");
   ok((await page.textContent("main .error")).includes("UNKNOWN_TOPIC_OR_PARTITION"), "an unknown topic shows a readable error");
+
+  /* 23-31: stream functions. */
+  if (fnApi === 501) {
+    for (const d of ["bad SQL shows INVALID_SQL", "Tab indents", "create a function", "runnel fn list", "function detail",
+      "function list", "pause and resume", "Flink SQL export", "drop"]) skip(d, "the broker does not run functions (501)");
+  } else {
+    await functionTests();
+  }
 } catch (e) {
   diag("exception: " + (e && e.stack ? e.stack : e));
   while (n < PLAN) ok(false, "not reached (exception)");

@@ -1,0 +1,461 @@
+"""1012-txn-wire: the transaction APIs on a raw socket, error paths first.
+
+Requests and responses are encoded here by hand from the Kafka message
+specs (classic and compact forms), independently of runnel's generated
+codecs. Covered: InitProducerId v1/v3/v4 (bad timeout, empty id, KIP-360
+bump, its retry, a stale epoch as PRODUCER_FENCED or, before v4,
+INVALID_PRODUCER_EPOCH); EndTxn without a transaction, for an unknown id,
+repeated after a commit, and with the other outcome; AddPartitionsToTxn
+with a wrong epoch (v1 INVALID_PRODUCER_EPOCH, v2 PRODUCER_FENCED), a wrong
+producer id, an unknown topic (OPERATION_NOT_ATTEMPTED for the others);
+Produce of a transactional batch to a partition not in the transaction
+(INVALID_TXN_STATE); AddOffsetsToTxn and TxnOffsetCommit (before the group
+was added, with a wrong epoch, and the offset visible to OffsetFetch only
+after the commit); DescribeTransactions v0, ListTransactions v0/v1 (state
+filters, unknown filters, duration filter), DescribeProducers v0; the LSO
+in ListOffsets v2 read_committed and Fetch v4 with AbortedTransactions.
+"""
+
+import os
+import socket
+import struct
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+tap = harness.Tap(timeout=180)
+harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+NONE, UNKNOWN_TOPIC, INVALID_REQUEST = 0, 3, 42
+INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, INVALID_PID_MAPPING = 47, 48, 49
+INVALID_TXN_TIMEOUT, OPERATION_NOT_ATTEMPTED = 50, 55
+PRODUCER_FENCED, TXN_ID_NOT_FOUND = 90, 105
+TOPIC = "wire-t"
+
+tap.plan(47)
+broker = harness.Broker(tap, advertise=True, args=["--set", "http.listener="])
+if not tap.ok(broker.start(), "broker starts and listens"):
+    tap.bail("broker did not start")
+
+
+# ---- encoding ---------------------------------------------------------------
+
+def uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def zvarint(n):
+    return uvarint((n << 1) ^ (n >> 63))
+
+
+class W:
+    def __init__(self, flex=False):
+        self.flex, self.b = flex, bytearray()
+
+    def i8(self, v):
+        self.b += struct.pack(">b", v)
+        return self
+
+    def i16(self, v):
+        self.b += struct.pack(">h", v)
+        return self
+
+    def i32(self, v):
+        self.b += struct.pack(">i", v)
+        return self
+
+    def i64(self, v):
+        self.b += struct.pack(">q", v)
+        return self
+
+    def str(self, s):
+        if s is None:
+            self.b += b"\x00" if self.flex else struct.pack(">h", -1)
+            return self
+        e = s.encode()
+        self.b += (uvarint(len(e) + 1) if self.flex else struct.pack(">h", len(e))) + e
+        return self
+
+    def bytes_(self, data):
+        self.b += struct.pack(">i", len(data)) + data
+        return self
+
+    def arr(self, items, fn):
+        self.b += uvarint(len(items) + 1) if self.flex else struct.pack(">i", len(items))
+        for x in items:
+            fn(self, x)
+        return self
+
+    def tags(self):
+        if self.flex:
+            self.b += b"\x00"
+        return self
+
+
+class R:
+    def __init__(self, b, flex=False):
+        self.b, self.p, self.flex = b, 0, flex
+
+    def take(self, n):
+        v = self.b[self.p:self.p + n]
+        if len(v) != n:
+            raise ValueError("short response")
+        self.p += n
+        return v
+
+    def i8(self):
+        return struct.unpack(">b", self.take(1))[0]
+
+    def i16(self):
+        return struct.unpack(">h", self.take(2))[0]
+
+    def i32(self):
+        return struct.unpack(">i", self.take(4))[0]
+
+    def i64(self):
+        return struct.unpack(">q", self.take(8))[0]
+
+    def uvarint(self):
+        shift = v = 0
+        while True:
+            c = self.take(1)[0]
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if not c & 0x80:
+                return v
+
+    def str(self):
+        n = self.uvarint() - 1 if self.flex else self.i16()
+        return None if n < 0 else self.take(n).decode()
+
+    def bytes_(self):
+        n = self.i32()
+        return None if n < 0 else self.take(n)
+
+    def arr(self, fn):
+        n = self.uvarint() - 1 if self.flex else self.i32()
+        return None if n < 0 else [fn(self) for _ in range(n)]
+
+    def tags(self):
+        if self.flex:
+            for _ in range(self.uvarint()):
+                self.uvarint()
+                self.take(self.uvarint())
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.corr = 0
+
+    def call(self, key, ver, flex, body):
+        self.corr += 1
+        h = W().i16(key).i16(ver).i32(self.corr).str("txn-wire")
+        if flex:
+            h.b += b"\x00"
+        frame = bytes(h.b) + bytes(body.b)
+        self.s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", self._read(4))[0]
+        r = R(self._read(size), flex)
+        if r.i32() != self.corr:
+            raise ValueError("correlation id mismatch")
+        r.tags()
+        return r
+
+    def _read(self, n):
+        out = b""
+        while len(out) < n:
+            c = self.s.recv(n - len(out))
+            if not c:
+                raise ConnectionError("connection closed")
+            out += c
+        return out
+
+
+# ---- record batches (v2, uncompressed, one record) -------------------------
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC_T = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC_T[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def txn_batch(pid, epoch, seq, value):
+    v = value.encode()
+    rec = bytes([0]) + zvarint(0) + zvarint(0) + zvarint(-1) + zvarint(len(v)) + v + zvarint(0)
+    rec = zvarint(len(rec)) + rec
+    after_crc = struct.pack(">hiqqqhii", 0x10, 0, 1000, 1000, pid, epoch, seq, 1) + rec
+    crc = crc32c(after_crc)
+    body = struct.pack(">ibI", 0, 2, crc) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+# ---- requests ---------------------------------------------------------------
+
+def init_pid(c, ver, txn_id, timeout=60000, pid=-1, epoch=-1):
+    flex = ver >= 2
+    w = W(flex).str(txn_id).i32(timeout)
+    if ver >= 3:
+        w.i64(pid).i16(epoch)
+    r = c.call(22, ver, flex, w.tags())
+    r.i32()
+    return r.i16(), r.i64(), r.i16()
+
+
+def add_parts(c, ver, txn_id, pid, epoch, parts):
+    topics = {}
+    for t, p in parts:
+        topics.setdefault(t, []).append(p)
+    w = W().str(txn_id).i64(pid).i16(epoch).arr(
+        list(topics.items()), lambda w, x: w.str(x[0]).arr(x[1], lambda w, p: w.i32(p)))
+    r = c.call(24, ver, False, w)
+    r.i32()
+    out = {}
+    for name, res in r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16())))):
+        for p, e in res:
+            out[(name, p)] = e
+    return out
+
+
+def add_offsets(c, txn_id, pid, epoch, group):
+    r = c.call(25, 1, False, W().str(txn_id).i64(pid).i16(epoch).str(group))
+    r.i32()
+    return r.i16()
+
+
+def end_txn(c, txn_id, pid, epoch, commit, ver=1):
+    r = c.call(26, ver, False, W().str(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0))
+    r.i32()
+    return r.i16()
+
+
+def txn_offset_commit(c, txn_id, group, pid, epoch, topic, part, offset):
+    w = W().str(txn_id).str(group).i64(pid).i16(epoch).arr(
+        [topic], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).str(None)))
+    r = c.call(28, 1, False, w)
+    r.i32()
+    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))
+    return res[0][1][0][1]
+
+
+def offset_fetch(c, group, topic, part):
+    w = W().str(group).arr([topic], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p)))
+    r = c.call(9, 1, False, w)
+    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i64(), r.str(), r.i16()))))
+    return res[0][1][0][1]
+
+
+def produce(c, batch, part):
+    w = W().str(None).i16(-1).i32(30000).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).bytes_(batch)))
+    r = c.call(0, 3, False, w)
+    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
+    return res[0][1][0][1], res[0][1][0][2]
+
+
+def describe_txns(c, ids):
+    r = c.call(65, 0, True, W(True).arr(ids, lambda w, s: w.str(s)).tags())
+    r.i32()
+
+    def topic(r):
+        t = (r.str(), r.arr(lambda r: r.i32()))
+        r.tags()
+        return t
+
+    def state(r):
+        s = dict(error=r.i16(), id=r.str(), state=r.str(), timeout=r.i32(), start=r.i64(),
+                 pid=r.i64(), epoch=r.i16(), topics=r.arr(topic))
+        r.tags()
+        return s
+    return r.arr(state)
+
+
+def list_txns(c, ver, states, duration=-1):
+    w = W(True).arr(states, lambda w, s: w.str(s)).arr([], lambda w, x: w.i64(x))
+    if ver >= 1:
+        w.i64(duration)
+    r = c.call(66, ver, True, w.tags())
+    r.i32()
+    err = r.i16()
+    unknown = r.arr(lambda r: r.str())
+
+    def st(r):
+        s = (r.str(), r.i64(), r.str())
+        r.tags()
+        return s
+    return err, unknown, r.arr(st)
+
+
+def describe_producers(c, part):
+    w = W(True).arr([TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p)).tags())
+    r = c.call(61, 0, True, w.tags())
+    r.i32()
+
+    def prod(r):
+        p = dict(pid=r.i64(), epoch=r.i32(), last_seq=r.i32(), last_ts=r.i64(), coord=r.i32(),
+                 txn_start=r.i64())
+        r.tags()
+        return p
+
+    def partition(r):
+        p = dict(index=r.i32(), error=r.i16(), msg=r.str(), producers=r.arr(prod))
+        r.tags()
+        return p
+
+    def topic(r):
+        t = (r.str(), r.arr(partition))
+        r.tags()
+        return t
+    return r.arr(topic)[0][1][0]
+
+
+def list_offsets_latest(c, isolation, part):
+    w = W().i32(-1).i8(isolation).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(-1)))
+    r = c.call(2, 2, False, w)
+    r.i32()
+    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
+    return res[0][1][0][3]
+
+
+def fetch_committed(c, part, offset):
+    w = W().i32(-1).i32(0).i32(0).i32(1 << 20).i8(1).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).i32(1 << 20)))
+    r = c.call(1, 4, False, w)
+    r.i32()
+
+    def p(r):
+        return dict(index=r.i32(), error=r.i16(), hw=r.i64(), lso=r.i64(),
+                    aborted=r.arr(lambda r: (r.i64(), r.i64())), records=r.bytes_())
+    return r.arr(lambda r: (r.str(), r.arr(p)))[0][1][0]
+
+
+# ---- the test ------------------------------------------------------------------
+
+COMMON = {"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"}
+with tap.section("create topic", cases=1, timeout=60):
+    admin = AdminClient(dict(COMMON))
+    admin.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(30)
+    tap.ok(True, "topic created")
+
+c = Conn(broker.port)
+with tap.section("InitProducerId and EndTxn errors", cases=6, timeout=30):
+    err, pid, epoch = init_pid(c, 1, "w1")
+    tap.is_((err, epoch), (NONE, 0), "InitProducerId v1 with a transactional id: epoch 0")
+    tap.ok(pid >= 0, "a producer id (%d)" % pid)
+    tap.is_(init_pid(c, 1, "w2", timeout=2147483647)[0], INVALID_TXN_TIMEOUT,
+            "timeout above transaction.max.timeout.ms: INVALID_TRANSACTION_TIMEOUT")
+    tap.is_(init_pid(c, 1, "")[0], INVALID_REQUEST, "empty transactional id: INVALID_REQUEST")
+    tap.is_(end_txn(c, "w1", pid, 0, True), INVALID_TXN_STATE,
+            "EndTxn without a transaction: INVALID_TXN_STATE")
+    tap.is_(end_txn(c, "nope", pid, 0, True), INVALID_PID_MAPPING,
+            "EndTxn for an unknown id: INVALID_PRODUCER_ID_MAPPING")
+
+with tap.section("AddPartitionsToTxn and Produce", cases=8, timeout=30):
+    tap.is_(add_parts(c, 1, "w1", pid, 3, [(TOPIC, 0)]), {(TOPIC, 0): INVALID_PRODUCER_EPOCH},
+            "v1 with a wrong epoch: INVALID_PRODUCER_EPOCH")
+    tap.is_(add_parts(c, 2, "w1", pid, 3, [(TOPIC, 0)]), {(TOPIC, 0): PRODUCER_FENCED},
+            "v2 with a wrong epoch: PRODUCER_FENCED")
+    tap.is_(add_parts(c, 1, "w1", pid + 1000, 0, [(TOPIC, 0)]), {(TOPIC, 0): INVALID_PID_MAPPING},
+            "a wrong producer id: INVALID_PRODUCER_ID_MAPPING")
+    tap.is_(add_parts(c, 1, "w1", pid, 0, [(TOPIC, 0), ("nosuch", 0)]),
+            {(TOPIC, 0): OPERATION_NOT_ATTEMPTED, ("nosuch", 0): UNKNOWN_TOPIC},
+            "an unknown topic: UNKNOWN_TOPIC_OR_PARTITION, the others OPERATION_NOT_ATTEMPTED")
+    tap.is_(produce(c, txn_batch(pid, 0, 0, "early"), 0)[0], INVALID_TXN_STATE,
+            "transactional produce before AddPartitionsToTxn: INVALID_TXN_STATE")
+    tap.is_(add_parts(c, 1, "w1", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): NONE},
+            "AddPartitionsToTxn adds partition 0")
+    tap.is_(produce(c, txn_batch(pid, 0, 0, "p1"), 1)[0], INVALID_TXN_STATE,
+            "transactional produce to a partition not added: INVALID_TXN_STATE")
+    tap.is_(produce(c, txn_batch(pid, 0, 0, "data"), 0), (NONE, 0),
+            "transactional produce to the added partition: offset 0")
+
+with tap.section("offsets in the transaction", cases=5, timeout=30):
+    tap.is_(txn_offset_commit(c, "w1", "wg", pid, 0, TOPIC, 0, 42), INVALID_TXN_STATE,
+            "TxnOffsetCommit before AddOffsetsToTxn: INVALID_TXN_STATE")
+    tap.is_(add_offsets(c, "w1", pid, 0, "wg"), NONE, "AddOffsetsToTxn")
+    tap.is_(txn_offset_commit(c, "w1", "wg", pid, 1, TOPIC, 0, 42), INVALID_PRODUCER_EPOCH,
+            "TxnOffsetCommit v1 with a wrong epoch: INVALID_PRODUCER_EPOCH")
+    tap.is_(txn_offset_commit(c, "w1", "wg", pid, 0, TOPIC, 0, 42), NONE, "TxnOffsetCommit")
+    tap.is_(offset_fetch(c, "wg", TOPIC, 0), -1, "the offset is not committed before EndTxn")
+
+with tap.section("describe and list", cases=8, timeout=30):
+    st = describe_txns(c, ["w1", "nope"])
+    tap.is_((st[0]["error"], st[0]["state"], st[0]["pid"], st[0]["epoch"], st[0]["topics"]),
+            (NONE, "Ongoing", pid, 0, [(TOPIC, [0])]),
+            "DescribeTransactions: Ongoing with its partition")
+    tap.ok(st[0]["start"] > 0 and st[0]["timeout"] == 60000, "start time and timeout reported")
+    tap.is_(st[1]["error"], TXN_ID_NOT_FOUND, "unknown id: TRANSACTIONAL_ID_NOT_FOUND")
+    err, unknown, states = list_txns(c, 0, ["Ongoing", "Bogus"])
+    tap.is_((err, unknown, states), (NONE, ["Bogus"], [("w1", pid, "Ongoing")]),
+            "ListTransactions v0 with state filters (one unknown)")
+    tap.is_(list_txns(c, 0, ["CompleteCommit"])[2], [], "a filter that matches nothing")
+    tap.is_(list_txns(c, 1, [], duration=3600000)[2], [],
+            "ListTransactions v1: none running longer than an hour")
+    dp = describe_producers(c, 0)
+    mine = [p for p in dp["producers"] if p["pid"] == pid]
+    tap.is_(dp["error"], NONE, "DescribeProducers answers")
+    tap.is_([(p["epoch"], p["last_seq"], p["txn_start"]) for p in mine], [(0, 0, 0)],
+            "DescribeProducers: epoch, last sequence and the open transaction's first offset")
+
+with tap.section("EndTxn", cases=5, timeout=30):
+    tap.is_(end_txn(c, "w1", pid, 0, True), NONE, "EndTxn commit")
+    tap.is_(offset_fetch(c, "wg", TOPIC, 0), 42, "the offset is committed by the commit")
+    tap.is_(end_txn(c, "w1", pid, 0, True), NONE, "EndTxn commit again (a retry): NONE")
+    tap.is_(end_txn(c, "w1", pid, 0, False), INVALID_TXN_STATE,
+            "EndTxn abort after the commit: INVALID_TXN_STATE")
+    tap.is_(describe_txns(c, ["w1"])[0]["state"], "CompleteCommit", "state CompleteCommit")
+
+with tap.section("KIP-360 epoch bump", cases=5, timeout=30):
+    tap.is_(init_pid(c, 4, "w1", pid=pid, epoch=0), (NONE, pid, 1),
+            "InitProducerId v4 with the current id/epoch bumps the epoch")
+    tap.is_(init_pid(c, 4, "w1", pid=pid, epoch=0), (NONE, pid, 1),
+            "the same request again (a retry) gets the bumped epoch")
+    tap.is_(init_pid(c, 4, "w1", pid=pid, epoch=5)[0], PRODUCER_FENCED,
+            "a wrong epoch in v4: PRODUCER_FENCED")
+    tap.is_(init_pid(c, 3, "w1", pid=pid, epoch=5)[0], INVALID_PRODUCER_EPOCH,
+            "a wrong epoch in v3: INVALID_PRODUCER_EPOCH")
+    tap.is_(add_parts(c, 1, "w1", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): INVALID_PRODUCER_EPOCH},
+            "the old epoch is fenced")
+
+with tap.section("LSO and aborted transactions", cases=7, timeout=30):
+    tap.is_(add_parts(c, 1, "w1", pid, 1, [(TOPIC, 0)]), {(TOPIC, 0): NONE}, "a new transaction")
+    tap.is_(produce(c, txn_batch(pid, 1, 0, "aborted"), 0), (NONE, 2),
+            "its record at offset 2 (after the commit marker)")
+    tap.is_((list_offsets_latest(c, 1, 0), list_offsets_latest(c, 0, 0)), (2, 3),
+            "ListOffsets latest: LSO 2 (read_committed), high watermark 3")
+    f = fetch_committed(c, 0, 0)
+    tap.is_((f["error"], f["hw"], f["lso"]), (NONE, 3, 2), "Fetch v4 read_committed: LSO 2")
+    tap.is_(end_txn(c, "w1", pid, 1, False), NONE, "EndTxn abort")
+    tap.is_(list_offsets_latest(c, 1, 0), 4, "after the abort marker the LSO is 4")
+    f = fetch_committed(c, 0, 0)
+    tap.is_((f["lso"], f["aborted"]), (4, [(pid, 2)]),
+            "Fetch v4 read_committed lists the aborted transaction (producer, first offset 2)")
+
+tap.is_(broker.stop(), 0, "broker stops cleanly")
+broker.cleanup()
+sys.exit(tap.done())
