@@ -1479,6 +1479,8 @@ int main(int argc, char **argv) {
       fn_drop();
     else if (!strcmp(verb, "export"))
       fn_export();
+    else if (!*verb)
+      die_usage("'fn' needs a command (create, list, describe, pause, resume, drop, export)");
     else
       die_usage("unknown command 'fn %s' (create, list, describe, pause, resume, drop, export)",
                 verb);

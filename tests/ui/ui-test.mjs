@@ -32,7 +32,7 @@ const RUN = Date.now().toString(36);
 
 let n = 0;
 let failed = 0;
-const PLAN = 31;
+const PLAN = 32;
 console.log("1.." + PLAN);
 function ok(cond, desc, ...diag) {
   n++;
@@ -233,6 +233,18 @@ async function functionTests() {
   await page.waitForFunction(() => location.hash === "#/functions");
   const gone = await rest("GET", "/functions/" + FN);
   ok(gone.status === 404, "a function dropped in the UI is gone", JSON.stringify(gone));
+
+  /* 32: a broker without stream functions (501, simulated) gets an
+   * explanation, not a broken page. */
+  await page.route("**/api/v1/functions", (r) => r.fulfill({ status: 501, contentType: "application/json",
+    body: JSON.stringify({ error_code: "NOT_IMPLEMENTED", message: "stream functions are not available in this build" }) }));
+  await page.goto(URL_ + "/#/functions", { waitUntil: "load" });
+  await page.waitForSelector("main .empty");
+  const t501 = await page.textContent("main");
+  const disabled = await page.isDisabled("button:text-is('New function')");
+  await page.unroute("**/api/v1/functions");
+  ok(/not available/.test(t501) && t501.includes("NOT_IMPLEMENTED") && disabled,
+    "without functions in the broker (501) the page explains and disables New function", t501);
 }
 
 /* Loads a route, waits for `ready` (a selector), and checks the console. */
@@ -380,10 +392,10 @@ try {
   await page.waitForSelector("main .error");
   ok((await page.textContent("main .error")).includes("UNKNOWN_TOPIC_OR_PARTITION"), "an unknown topic shows a readable error");
 
-  /* 23-31: stream functions. */
+  /* 23-32: stream functions. */
   if (fnApi === 501) {
     for (const d of ["bad SQL shows INVALID_SQL", "Tab indents", "create a function", "runnel fn list", "function detail",
-      "function list", "pause and resume", "Flink SQL export", "drop"]) skip(d, "the broker does not run functions (501)");
+      "function list", "pause and resume", "Flink SQL export", "drop", "simulated 501"]) skip(d, "the broker does not run functions (501)");
   } else {
     await functionTests();
   }
