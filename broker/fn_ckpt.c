@@ -73,8 +73,10 @@ static int rn__slot_read(int fd, int64_t fsize, int64_t pos, uint64_t *seq, uint
   *seq = rn_be64(h + 8);
   *len = n;
   *created = (int64_t)rn_be64(h + 32);
-  if (payload) *payload = p;
-  else free(p);
+  if (payload)
+    *payload = p;
+  else
+    free(p);
   return 1;
 }
 
@@ -87,8 +89,7 @@ static int rn__newest(int fd, int64_t *pos, uint64_t *seq, uint64_t *len, int64_
   int64_t fsize = st.st_size;
   int found = 0;
   uint8_t *best = NULL;
-  for (int64_t p = 0; p + RN_FN_CKPT_HDR <= fsize;
-       p = p ? p * 2 : (int64_t)RN_FN_CKPT_MIN_SLOT) {
+  for (int64_t p = 0; p + RN_FN_CKPT_HDR <= fsize; p = p ? p * 2 : (int64_t)RN_FN_CKPT_MIN_SLOT) {
     uint64_t s, n;
     int64_t c;
     uint8_t *pl = NULL;
@@ -395,8 +396,7 @@ static int rn__grow(rn_fn_logrd_t *r, size_t n) {
   return 0;
 }
 
-int rn_fn_logrd_read(rn_fn_logrd_t *r, int64_t hw, size_t max_bytes, rn_fn_logrd_cb cb,
-                     void *arg) {
+int rn_fn_logrd_read(rn_fn_logrd_t *r, int64_t hw, size_t max_bytes, rn_fn_logrd_cb cb, void *arg) {
   int count = 0;
   size_t total = 0;
   size_t chunk = max_bytes < 65536 ? 65536 : max_bytes;

@@ -78,21 +78,21 @@
 
 /* One checkpoint. Loaded ones own offsets and snapshot (rn_fn_ckpt_free). */
 typedef struct rn_fn_ckpt {
-  uint64_t seq;        /* set by rn_fn_ckpt_write() / rn_fn_ckpt_load() */
-  int64_t created_ms;  /* wall clock ms */
-  int32_t nparts;      /* input partitions */
-  int64_t *offsets;    /* [nparts] next offset to read */
+  uint64_t seq;       /* set by rn_fn_ckpt_write() / rn_fn_ckpt_load() */
+  int64_t created_ms; /* wall clock ms */
+  int32_t nparts;     /* input partitions */
+  int64_t *offsets;   /* [nparts] next offset to read */
   uint64_t out_records, late_records, dlq_records;
-  uint8_t *snapshot;   /* rn_fn_task_snapshot() bytes */
+  uint8_t *snapshot; /* rn_fn_task_snapshot() bytes */
   size_t snapshot_len;
 } rn_fn_ckpt_t;
 
 /* A checkpoint file open for writing. */
 typedef struct rn_fn_ckpt_file {
   int fd;
-  uint64_t seq;       /* newest valid slot's seq (0: none) */
-  int64_t last_pos;   /* its position, -1 = none */
-  int64_t last_end;   /* its end (position + header + payload) */
+  uint64_t seq;     /* newest valid slot's seq (0: none) */
+  int64_t last_pos; /* its position, -1 = none */
+  int64_t last_end; /* its end (position + header + payload) */
 } rn_fn_ckpt_file_t;
 
 /*
@@ -137,8 +137,7 @@ typedef struct rn_fn_logrd {
 /* Called for each batch: batch[0..len) is valid during the call. Return 0
  * to go on, anything else stops rn_fn_logrd_read() (the batch counts as
  * read: next is already past it). */
-typedef int (*rn_fn_logrd_cb)(void *arg, const uint8_t *batch, size_t len,
-                              const rn_batch_hdr_t *h);
+typedef int (*rn_fn_logrd_cb)(void *arg, const uint8_t *batch, size_t len, const rn_batch_hdr_t *h);
 
 /* Sets up a reader of partition directory dir from offset next. */
 void rn_fn_logrd_init(rn_fn_logrd_t *r, const char *dir, int64_t next);
@@ -151,8 +150,7 @@ void rn_fn_logrd_init(rn_fn_logrd_t *r, const char *dir, int64_t next);
  * vanished file, or RN_ERR_CORRUPT_MESSAGE for a batch header that makes
  * no sense below hw. Function worker thread.
  */
-int rn_fn_logrd_read(rn_fn_logrd_t *r, int64_t hw, size_t max_bytes, rn_fn_logrd_cb cb,
-                     void *arg);
+int rn_fn_logrd_read(rn_fn_logrd_t *r, int64_t hw, size_t max_bytes, rn_fn_logrd_cb cb, void *arg);
 
 /* Moves the reader to offset next (closes the current segment). */
 void rn_fn_logrd_seek(rn_fn_logrd_t *r, int64_t next);

@@ -59,10 +59,10 @@ typedef struct rn__fn_item {
 typedef struct rn__fn_part {
   rn__fn_t *fn;
   int32_t index;
-  _Atomic int64_t hw;  /* published by the loop */
-  rn_waiter_t waiter;  /* loop: on the input partition */
-  rn_fn_logrd_t rd;    /* worker */
-  int64_t pub_offset;  /* published by the worker (mutex) */
+  _Atomic int64_t hw; /* published by the loop */
+  rn_waiter_t waiter; /* loop: on the input partition */
+  rn_fn_logrd_t rd;   /* worker */
+  int64_t pub_offset; /* published by the worker (mutex) */
   int64_t pub_wm;
   int pub_idle;
 } rn__fn_part_t;
@@ -203,6 +203,9 @@ static void rn__fail(rn__fn_t *fn, const char *fmt, ...) {
 
 static void rn__fn_free(rn__fn_t *fn) {
   if (!fn) return;
+  /* The task borrows the plan: it goes first. */
+  rn_fn_task_free(fn->task);
+  fn->task = NULL;
   free(fn->name);
   free(fn->sql);
   for (int i = 0; i < fn->nopts; i++) {
@@ -236,7 +239,6 @@ static void rn__fn_free(rn__fn_t *fn) {
     rn_fn_ckpt_free(&fn->ckpt_ready->ckpt);
     free(fn->ckpt_ready);
   }
-  rn_fn_task_free(fn->task);
   if (fn->ckf_open) rn_fn_ckpt_close(&fn->ckf);
   free(fn);
 }
@@ -246,8 +248,8 @@ static void rn__fn_free(rn__fn_t *fn) {
  * options. Returns NULL with a reason in errbuf.
  */
 static rn__fn_t *rn__fn_new(rn_fn_host_t *h, const char *name, const char *sql,
-                            const char *const *on, const char *const *ov, int n,
-                            int64_t created_ms, char *errbuf, size_t errlen) {
+                            const char *const *on, const char *const *ov, int n, int64_t created_ms,
+                            char *errbuf, size_t errlen) {
   rn__fn_t *fn = calloc(1, sizeof *fn);
   if (!fn) goto oom;
   fn->host = h;
@@ -382,8 +384,10 @@ rn_err_t rn__fn_meta_apply(rn_broker_t *b, int type, const char *name, rn_rd_t *
           }
         }
       }
-      if (fn) rn__link_fn(h, fn);
-      else err = -ENOMEM;
+      if (fn)
+        rn__link_fn(h, fn);
+      else
+        err = -ENOMEM;
     }
     free(sql);
     for (int32_t i = 0; on && ov && i < n; i++) {
@@ -651,8 +655,7 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
       fn->start_offsets[p] = rn_log_high_watermark(log);
     } else if (ts >= 0) {
       int64_t off = -1, rts;
-      if (rn_log_offset_for_time(log, ts, &off, &rts) || off < 0)
-        off = rn_log_high_watermark(log);
+      if (rn_log_offset_for_time(log, ts, &off, &rts) || off < 0) off = rn_log_high_watermark(log);
       fn->start_offsets[p] = off;
     } else {
       fn->start_offsets[p] = rn_log_start_offset(log);
@@ -693,8 +696,10 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
 static void rn__enqueue(rn__fn_t *fn, rn__fn_item_t *it) {
   it->fn = fn;
   pthread_mutex_lock(&fn->host->mu);
-  if (fn->qtail) fn->qtail->next = it;
-  else fn->qhead = it;
+  if (fn->qtail)
+    fn->qtail->next = it;
+  else
+    fn->qhead = it;
   fn->qtail = it;
   fn->qbytes += it->len;
   pthread_mutex_unlock(&fn->host->mu);
@@ -737,14 +742,19 @@ static int rn__flush_all(rn__fn_t *fn) {
 /* The task's sink: adds one output to its partition's batch (worker). */
 static void rn__sink(void *opaque, const rn_fn_output_t *out) {
   rn__fn_t *fn = opaque;
-  int k = out->kind == RN_FN_OUTPUT_RESULT ? K_OUT : out->kind == RN_FN_OUTPUT_LATE ? K_LATE : K_DLQ;
+  int k = out->kind == RN_FN_OUTPUT_RESULT ? K_OUT
+          : out->kind == RN_FN_OUTPUT_LATE ? K_LATE
+                                           : K_DLQ;
   rn__fn_out_t *o = &fn->outs[k];
   if (!o->topic || !o->nparts) return;
   int32_t p;
   if (k == K_OUT) {
-    if (out->partition >= 0) p = out->partition % o->nparts;
-    else if (out->key) p = rn_fn_kafka_partition(out->key, out->key_len, o->nparts);
-    else p = 0;
+    if (out->partition >= 0)
+      p = out->partition % o->nparts;
+    else if (out->key)
+      p = rn_fn_kafka_partition(out->key, out->key_len, o->nparts);
+    else
+      p = 0;
   } else {
     p = (out->src_partition >= 0 ? out->src_partition : 0) % o->nparts;
   }
@@ -769,7 +779,8 @@ static void rn__sink(void *opaque, const rn_fn_output_t *out) {
     rec.header_count = out->header_count;
     size_t pos = 0;
     rn_record_header_t hd;
-    while (nh < out->header_count && rn_record_header_next(&rec, &pos, &hd) == 1) fn->hdrs[nh++] = hd;
+    while (nh < out->header_count && rn_record_header_next(&rec, &pos, &hd) == 1)
+      fn->hdrs[nh++] = hd;
     if (k == K_DLQ) {
       fn->hdrs[nh].key = rn_str_c("runnel.error");
       fn->hdrs[nh].value = rn_str_c(out->error ? out->error : "");
@@ -778,11 +789,10 @@ static void rn__sink(void *opaque, const rn_fn_output_t *out) {
   }
   rn_batch_builder_t *bb = &o->bb[p];
   if (!o->count[p]) rn_batch_builder_reset(bb, RN_BATCH_CODEC_NONE, 0, -1, -1, -1);
-  rn_bytes_t key = out->key ? (rn_bytes_t){(const uint8_t *)out->key, (int32_t)out->key_len}
-                            : RN_STR_NULL;
-  rn_bytes_t val = out->value
-                       ? (rn_bytes_t){(const uint8_t *)out->value, (int32_t)out->value_len}
-                       : RN_STR_NULL;
+  rn_bytes_t key =
+      out->key ? (rn_bytes_t){(const uint8_t *)out->key, (int32_t)out->key_len} : RN_STR_NULL;
+  rn_bytes_t val =
+      out->value ? (rn_bytes_t){(const uint8_t *)out->value, (int32_t)out->value_len} : RN_STR_NULL;
   rn_batch_builder_add(bb, out->timestamp, key, val, nh ? fn->hdrs : NULL, nh);
   o->count[p]++;
   fn->produced[k]++;
@@ -866,7 +876,8 @@ static int rn__task_init(rn__fn_t *fn) {
     RN_INFO("function %s resumes from checkpoint %llu", fn->name, (unsigned long long)c.seq);
     rn_fn_ckpt_free(&c);
   } else if (rc == -ENOENT) {
-    for (int32_t p = 0; p < fn->nparts; p++) rn_fn_logrd_seek(&fn->parts[p].rd, fn->start_offsets[p]);
+    for (int32_t p = 0; p < fn->nparts; p++)
+      rn_fn_logrd_seek(&fn->parts[p].rd, fn->start_offsets[p]);
   } else {
     rn__fail(fn, "cannot read checkpoint %s: %s", path, strerror(-rc));
     return -1;
@@ -1223,7 +1234,7 @@ static int rn__fn_info(rn_fn_host_t *h, rn__fn_t *fn, rn_fn_info_t *fi) {
   pthread_mutex_lock(&h->mu);
   fi->st = fn->st;
   if (!fn->have_st) fi->st.watermark = INT64_MIN;
-  fi->state = fn->state == RN_FN_FAILED ? RN_FN_FAILED
+  fi->state = fn->state == RN_FN_FAILED  ? RN_FN_FAILED
               : atomic_load(&fn->paused) ? RN_FN_PAUSED
                                          : RN_FN_RUNNING;
   snprintf(fi->last_error, sizeof fi->last_error, "%s", fn->last_error);
@@ -1342,7 +1353,8 @@ static void rn__create_step(rn__op_t *op) {
     if (err == RN_ERR_TOPIC_ALREADY_EXISTS) continue;
     if (err) {
       char msg[700];
-      snprintf(msg, sizeof msg, "cannot create topic %s: %s", name, why[0] ? why : rn_err_name(err));
+      snprintf(msg, sizeof msg, "cannot create topic %s: %s", name,
+               why[0] ? why : rn_err_name(err));
       rn__create_fail(op, err, msg);
     }
     return;
@@ -1355,8 +1367,8 @@ static void rn__create_step(rn__op_t *op) {
 }
 
 rn_err_t rn_fn_host_create(rn_broker_t *b, const char *name, const char *sql,
-                           const char *const *opt_names, const char *const *opt_values,
-                           int nopts, rn_fn_op_cb cb, void *arg, char *errbuf, size_t errlen) {
+                           const char *const *opt_names, const char *const *opt_values, int nopts,
+                           rn_fn_op_cb cb, void *arg, char *errbuf, size_t errlen) {
   rn_fn_host_t *h = rn__host(b);
   if (!h || !h->started || h->stopping) {
     snprintf(errbuf, errlen, "the function host is not running");
@@ -1366,13 +1378,17 @@ rn_err_t rn_fn_host_create(rn_broker_t *b, const char *name, const char *sql,
     snprintf(errbuf, errlen, "function %s already exists", name);
     return -EEXIST;
   }
-  rn__fn_t *fn = rn__fn_new(h, name, sql, opt_names, opt_values, nopts, rn__wall_ms(), errbuf, errlen);
+  rn__fn_t *fn =
+      rn__fn_new(h, name, sql, opt_names, opt_values, nopts, rn__wall_ms(), errbuf, errlen);
   if (!fn) return -EINVAL;
   const char *in = fn->plan->input_topic;
   for (int k = 0; k < 3; k++)
     if (fn->outs[k].topic && strcmp(fn->outs[k].topic, in) == 0) {
       snprintf(errbuf, errlen, "%s topic %s is the input topic",
-               k == K_OUT ? "the output" : k == K_LATE ? "late.topic:" : "dlq.topic:", in);
+               k == K_OUT    ? "the output"
+               : k == K_LATE ? "late.topic:"
+                             : "dlq.topic:",
+               in);
       rn__fn_free(fn);
       return -EINVAL;
     }
@@ -1405,7 +1421,10 @@ static void rn__state_cb(void *arg, rn_err_t err) {
     atomic_store(&fn->paused, op->paused);
     rn__kick(op->h);
   }
-  op->cb(op->arg, err ? RN_ERR_KAFKA_STORAGE_ERROR : fn ? 0 : -ENOENT,
+  op->cb(op->arg,
+         err  ? RN_ERR_KAFKA_STORAGE_ERROR
+         : fn ? 0
+              : -ENOENT,
          err ? "the metadata log write failed" : NULL);
   free(op);
 }
@@ -1510,7 +1529,8 @@ typedef struct rn__txt {
   int oom;
 } rn__txt_t;
 
-static void rn__txt_printf(rn__txt_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rn__txt_printf(rn__txt_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void rn__txt_printf(rn__txt_t *t, const char *fmt, ...) {
   for (;;) {
     if (t->oom) return;
@@ -1568,17 +1588,31 @@ char *rn_fn_host_metrics(rn_broker_t *b) {
       pthread_mutex_unlock(&h->mu);
       double v = 0;
       switch (i) {
-        case 0: v = (double)st.records_in; break;
-        case 1: v = (double)st.records_out; break;
-        case 2: v = (double)st.late; break;
-        case 3: v = (double)st.dlq; break;
+        case 0:
+          v = (double)st.records_in;
+          break;
+        case 1:
+          v = (double)st.records_out;
+          break;
+        case 2:
+          v = (double)st.late;
+          break;
+        case 3:
+          v = (double)st.dlq;
+          break;
         case 4:
           if (!have || st.watermark == INT64_MIN) continue;
           v = (double)(now - st.watermark);
           break;
-        case 5: v = (double)lag; break;
-        case 6: v = (double)st.state_bytes; break;
-        case 7: v = state != RN_FN_FAILED && !atomic_load(&fn->paused) && fn->started; break;
+        case 5:
+          v = (double)lag;
+          break;
+        case 6:
+          v = (double)st.state_bytes;
+          break;
+        case 7:
+          v = state != RN_FN_FAILED && !atomic_load(&fn->paused) && fn->started;
+          break;
       }
       rn__txt_printf(&sb, "%s{function=\"%s\"} %.17g\n", m[i].name, fn->name, v);
     }

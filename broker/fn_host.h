@@ -79,12 +79,12 @@ typedef struct rn_fn_info {
                                                     no longer compiles */
   char **opt_names, **opt_values;                /* as submitted */
   int nopts;
-  int state;              /* RN_FN_RUNNING, RN_FN_PAUSED, RN_FN_FAILED */
+  int state; /* RN_FN_RUNNING, RN_FN_PAUSED, RN_FN_FAILED */
   int64_t created_ms;
-  rn_fn_task_stats_t st;  /* counters; st.watermark INT64_MIN = none */
-  int64_t lag;            /* sum over partitions */
-  int64_t last_checkpoint_ms; /* INT64_MIN = none */
-  char last_error[256];   /* "" = none */
+  rn_fn_task_stats_t st;                          /* counters; st.watermark INT64_MIN = none */
+  int64_t lag;                                    /* sum over partitions */
+  int64_t last_checkpoint_ms;                     /* INT64_MIN = none */
+  char last_error[256];                           /* "" = none */
   double records_in_per_sec, records_out_per_sec; /* over the last ~10 s */
   int32_t nparts;
   rn_fn_part_info_t *parts;
@@ -115,8 +115,8 @@ typedef void (*rn_fn_op_cb)(void *arg, rn_err_t err, const char *msg);
  * Loop thread.
  */
 rn_err_t rn_fn_host_create(rn_broker_t *b, const char *name, const char *sql,
-                           const char *const *opt_names, const char *const *opt_values,
-                           int nopts, rn_fn_op_cb cb, void *arg, char *errbuf, size_t errlen);
+                           const char *const *opt_names, const char *const *opt_values, int nopts,
+                           rn_fn_op_cb cb, void *arg, char *errbuf, size_t errlen);
 /* Pauses (paused = 1) or resumes a function (metadata record first).
  * Returns 0 (cb later) or -ENOENT when unknown. */
 rn_err_t rn_fn_host_set_paused(rn_broker_t *b, const char *name, int paused, rn_fn_op_cb cb,

@@ -27,6 +27,7 @@ void rn_pstate_free(rn_pstate_t *ps) {
   free(ps->tab);
   free(ps->open);
   free(ps->aborted);
+  free(ps->closed);
   rn_pstate_init(ps);
 }
 
@@ -74,6 +75,10 @@ rn_err_t rn_pstate_marker(rn_pstate_t *ps, int64_t producer_id, int commit,
       rn_err_t err = rn__ps_aborted_add(ps, producer_id, first, marker_offset);
       if (err) return err;
     }
+    if (!ps->closed && !(ps->closed = calloc(RN_PSTATE_CLOSED, sizeof *ps->closed)))
+      return -ENOMEM;
+    ps->closed[ps->nclosed++ % RN_PSTATE_CLOSED] =
+        (rn_pstate_aborted_t){producer_id, first, marker_offset};
     ps->open[i] = ps->open[--ps->nopen];
     return 0;
   }
@@ -312,14 +317,25 @@ rn_err_t rn_pstate_encode(const rn_pstate_t *ps, int64_t end_offset, int64_t las
     }
   }
   /* Only what lies below end_offset: the rebuild's scan replays the rest. */
+  /* A transaction whose marker lies at or above end_offset was still open
+   * there: the scan after the snapshot replays its marker. */
   uint32_t no = 0, na = 0;
+  size_t nc = ps->nclosed < RN_PSTATE_CLOSED ? ps->nclosed : RN_PSTATE_CLOSED;
   for (size_t i = 0; i < ps->nopen; i++) no += ps->open[i].first_offset < end_offset;
+  for (size_t i = 0; i < nc; i++)
+    no += ps->closed[i].first_offset < end_offset && ps->closed[i].last_offset >= end_offset;
   for (size_t i = 0; i < ps->naborted; i++) na += ps->aborted[i].last_offset < end_offset;
   rn_wr_u32(w, no);
   for (size_t i = 0; i < ps->nopen; i++) {
     if (ps->open[i].first_offset >= end_offset) continue;
     rn_wr_i64(w, ps->open[i].producer_id);
     rn_wr_i64(w, ps->open[i].first_offset);
+  }
+  for (size_t i = 0; i < nc; i++) {
+    if (ps->closed[i].first_offset >= end_offset || ps->closed[i].last_offset < end_offset)
+      continue;
+    rn_wr_i64(w, ps->closed[i].producer_id);
+    rn_wr_i64(w, ps->closed[i].first_offset);
   }
   rn_wr_u32(w, na);
   for (size_t i = 0; i < ps->naborted; i++) {

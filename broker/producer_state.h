@@ -96,7 +96,14 @@ typedef struct rn_pstate {
   size_t nopen, capopen;
   rn_pstate_aborted_t *aborted; /* ascending last_offset (marker order) */
   size_t naborted, capaborted;
+  /* the last RN_PSTATE_CLOSED transactions closed by a marker (ring;
+   * last_offset = the marker): a snapshot taken while a marker was still
+   * being written (above its end offset) records them as still open */
+  rn_pstate_aborted_t *closed;
+  size_t nclosed;
 } rn_pstate_t;
+
+#define RN_PSTATE_CLOSED 32
 
 /* An empty state (no allocation until the first producer). */
 void rn_pstate_init(rn_pstate_t *ps);

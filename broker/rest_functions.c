@@ -85,13 +85,12 @@ static json_t *rn__info_json(const rn_fn_info_t *fi, int64_t now) {
   for (int32_t p = 0; p < fi->nparts; p++) {
     const rn_fn_part_info_t *pi = &fi->parts[p];
     json_array_append_new(
-        parts, json_pack("{s:i, s:I, s:I, s:I, s:o, s:b}", "partition", (int)pi->partition,
-                         "offset", (json_int_t)pi->offset, "high_watermark",
-                         (json_int_t)pi->high_watermark, "lag", (json_int_t)pi->lag,
-                         "watermark_ms",
-                         pi->watermark_ms == INT64_MIN ? json_null()
-                                                       : json_integer(pi->watermark_ms),
-                         "idle", pi->idle));
+        parts,
+        json_pack("{s:i, s:I, s:I, s:I, s:o, s:b}", "partition", (int)pi->partition, "offset",
+                  (json_int_t)pi->offset, "high_watermark", (json_int_t)pi->high_watermark, "lag",
+                  (json_int_t)pi->lag, "watermark_ms",
+                  pi->watermark_ms == INT64_MIN ? json_null() : json_integer(pi->watermark_ms),
+                  "idle", pi->idle));
   }
   const rn_fn_task_stats_t *st = &fi->st;
   json_t *s = json_object();
@@ -107,23 +106,26 @@ static json_t *rn__info_json(const rn_fn_info_t *fi, int64_t now) {
   json_object_set_new(s, "watermark_ms", wm ? json_integer(st->watermark) : json_null());
   json_object_set_new(s, "watermark_lag_ms", wm ? json_integer(now - st->watermark) : json_null());
   json_object_set_new(s, "lag", json_integer(fi->lag));
-  json_object_set_new(s, "last_checkpoint_ms", fi->last_checkpoint_ms == INT64_MIN
-                                                   ? json_null()
-                                                   : json_integer(fi->last_checkpoint_ms));
-  json_object_set_new(s, "last_error", fi->last_error[0] ? json_string(fi->last_error) : json_null());
+  json_object_set_new(
+      s, "last_checkpoint_ms",
+      fi->last_checkpoint_ms == INT64_MIN ? json_null() : json_integer(fi->last_checkpoint_ms));
+  json_object_set_new(s, "last_error",
+                      fi->last_error[0] ? json_string(fi->last_error) : json_null());
   json_object_set_new(s, "records_in_per_sec", json_real(fi->records_in_per_sec));
   json_object_set_new(s, "records_out_per_sec", json_real(fi->records_out_per_sec));
   json_object_set_new(s, "partitions", parts);
   json_t *j = json_object();
   json_object_set_new(j, "name", json_string(fi->name));
   json_object_set_new(j, "sql", json_string(fi->sql));
-  json_object_set_new(j, "input_topic", fi->input_topic ? json_string(fi->input_topic) : json_null());
+  json_object_set_new(j, "input_topic",
+                      fi->input_topic ? json_string(fi->input_topic) : json_null());
   json_object_set_new(j, "output_topic",
                       fi->output_topic ? json_string(fi->output_topic) : json_null());
   json_object_set_new(j, "options", opts);
-  json_object_set_new(j, "state", json_string(fi->state == RN_FN_FAILED   ? "failed"
-                                              : fi->state == RN_FN_PAUSED ? "paused"
-                                                                          : "running"));
+  json_object_set_new(j, "state",
+                      json_string(fi->state == RN_FN_FAILED   ? "failed"
+                                  : fi->state == RN_FN_PAUSED ? "paused"
+                                                              : "running"));
   json_object_set_new(j, "created_ms", json_integer(fi->created_ms));
   json_object_set_new(j, "status", s);
   return j;
@@ -144,7 +146,8 @@ static void rn__not_found(rn_http_req_t *r, const char *name) {
 
 /* Maps an operation error to a reply. */
 static void rn__op_error(rn_http_req_t *r, rn_err_t err, const char *msg, const char *name) {
-  if (err == -ENOENT) rn__not_found(r, name);
+  if (err == -ENOENT)
+    rn__not_found(r, name);
   else if (err == -EEXIST)
     rn_http_error(r, 409, "FUNCTION_ALREADY_EXISTS", "function %s already exists", name);
   else if (err == -EINVAL)
@@ -182,8 +185,10 @@ void rn_rest_functions_list(rn_http_req_t *r) {
 static void rn__get_loop(rn_http_req_t *r, rn_broker_t *b) {
   rn__fr_t *d = r->data;
   json_t *j = rn__fn_json(b, d->name);
-  if (j) rn_http_json(r, 200, j);
-  else rn__not_found(r, d->name);
+  if (j)
+    rn_http_json(r, 200, j);
+  else
+    rn__not_found(r, d->name);
   rn_http_done(r);
 }
 
@@ -200,8 +205,10 @@ static void rn__created(void *arg, rn_err_t err, const char *msg) {
     rn__op_error(r, err, msg, d->name);
   } else {
     json_t *j = rn__fn_json(d->b, d->name);
-    if (j) rn_http_json(r, 201, j);
-    else rn_http_error(r, 500, "INTERNAL_ERROR", "the function vanished");
+    if (j)
+      rn_http_json(r, 201, j);
+    else
+      rn_http_error(r, 500, "INTERNAL_ERROR", "the function vanished");
   }
   rn_http_done(r);
 }
@@ -210,9 +217,9 @@ static void rn__create_loop(rn_http_req_t *r, rn_broker_t *b) {
   rn__fr_t *d = r->data;
   d->b = b;
   char why[512] = "";
-  rn_err_t err = rn_fn_host_create(b, d->name, d->sql, (const char *const *)d->on,
-                                   (const char *const *)d->ov, d->n, rn__created, r, why,
-                                   sizeof why);
+  rn_err_t err =
+      rn_fn_host_create(b, d->name, d->sql, (const char *const *)d->on, (const char *const *)d->ov,
+                        d->n, rn__created, r, why, sizeof why);
   if (err) {
     rn__op_error(r, err, why, d->name);
     rn_http_done(r);
@@ -220,17 +227,24 @@ static void rn__create_loop(rn_http_req_t *r, rn_broker_t *b) {
 }
 
 /* Options the API accepts (DESIGN §7). */
-static const char *const rn__opt_names[] = {
-    "watermark.delay", "watermark.idle-timeout", "allowed.lateness", "late.topic", "dlq.topic",
-    "startup", "checkpoint.interval", "emit", NULL};
+static const char *const rn__opt_names[] = {"watermark.delay",
+                                            "watermark.idle-timeout",
+                                            "allowed.lateness",
+                                            "late.topic",
+                                            "dlq.topic",
+                                            "startup",
+                                            "checkpoint.interval",
+                                            "emit",
+                                            NULL};
 
 /* Validates one option; 0 or -1 with a reason. */
 static int rn__opt_check(const char *k, const char *v, char *why, size_t n) {
   int known = 0;
   for (int i = 0; rn__opt_names[i]; i++) known |= strcmp(rn__opt_names[i], k) == 0;
   if (!known) {
-    snprintf(why, n, "unknown option '%s' (known: watermark.delay, watermark.idle-timeout, "
-                     "allowed.lateness, late.topic, dlq.topic, startup, checkpoint.interval, emit)",
+    snprintf(why, n,
+             "unknown option '%s' (known: watermark.delay, watermark.idle-timeout, "
+             "allowed.lateness, late.topic, dlq.topic, startup, checkpoint.interval, emit)",
              k);
     return -1;
   }
@@ -317,7 +331,8 @@ void rn_rest_functions_create(rn_http_req_t *r) {
     json_object_foreach(jo, k, v) {
       char num[64];
       const char *vs = NULL;
-      if (json_is_string(v)) vs = json_string_value(v);
+      if (json_is_string(v))
+        vs = json_string_value(v);
       else if (json_is_integer(v)) {
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         vs = num;
@@ -350,8 +365,10 @@ void rn_rest_functions_create(rn_http_req_t *r) {
   memset(&fe, 0, sizeof fe);
   int rc = rn_fn_plan_compile(d->sql, strlen(d->sql), &plan, &fe);
   if (rc) {
-    if (rc == -ENOMEM) rn_http_error(r, 500, "INTERNAL_ERROR", "out of memory");
-    else rn_http_error(r, 400, "INVALID_SQL", "%s", fe.msg);
+    if (rc == -ENOMEM)
+      rn_http_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    else
+      rn_http_error(r, 400, "INVALID_SQL", "%s", fe.msg);
     return;
   }
   rn_fn_plan_free(plan);
@@ -363,8 +380,10 @@ void rn_rest_functions_create(rn_http_req_t *r) {
 static void rn__dropped(void *arg, rn_err_t err, const char *msg) {
   rn_http_req_t *r = arg;
   rn__fr_t *d = r->data;
-  if (err) rn__op_error(r, err, msg, d->name);
-  else rn_http_json(r, 200, json_pack("{s:s, s:b}", "name", d->name, "dropped", 1));
+  if (err)
+    rn__op_error(r, err, msg, d->name);
+  else
+    rn_http_json(r, 200, json_pack("{s:s, s:b}", "name", d->name, "dropped", 1));
   rn_http_done(r);
 }
 
@@ -388,8 +407,10 @@ static void rn__state_set(void *arg, rn_err_t err, const char *msg) {
     rn__op_error(r, err, msg, d->name);
   } else {
     json_t *j = rn__fn_json(d->b, d->name);
-    if (j) rn_http_json(r, 200, j);
-    else rn__not_found(r, d->name);
+    if (j)
+      rn_http_json(r, 200, j);
+    else
+      rn__not_found(r, d->name);
   }
   rn_http_done(r);
 }
@@ -423,8 +444,10 @@ void rn_rest_function_resume(rn_http_req_t *r) {
 static void rn__flink_loop(rn_http_req_t *r, rn_broker_t *b) {
   rn__fr_t *d = r->data;
   rn_err_t err = rn_fn_host_def(b, d->name, &d->def);
-  if (err == -ENOENT) rn__not_found(r, d->name);
-  else if (err) rn_http_error(r, 500, "INTERNAL_ERROR", "out of memory");
+  if (err == -ENOENT)
+    rn__not_found(r, d->name);
+  else if (err)
+    rn_http_error(r, 500, "INTERNAL_ERROR", "out of memory");
   snprintf(d->bootstrap, sizeof d->bootstrap, "%s:%d", b->adv_host, b->adv_port);
   rn_http_done(r);
 }

@@ -420,8 +420,13 @@ static void rn__op_start(rn_txn_op_t *op) {
     rn__parts_truncate(t, op->nparts_durable);
     rn__groups_truncate(t, op->ngroups_durable);
   }
+  rn_txn_coord_t *c = op->c;
   rn__op_answer(op, RN_ERR_COORDINATOR_NOT_AVAILABLE);
   rn__op_free(op);
+  if (t->pid < 0) { /* a new id whose first record failed: forget it */
+    rn__txn_unlink(c, t);
+    rn__txn_free(t);
+  }
 }
 
 static void rn__markers_start(rn_txn_op_t *op);
@@ -613,6 +618,8 @@ static rn_err_t rn__marker_write(rn_txn_op_t *op, rn_partition_t *p, int commit)
    * once the marker's write completes and the high watermark passes it). */
   rn_batch_hdr_t h;
   rn_batch_parse_hdr(batch, len, &h);
+  /* Also drops aborted-index entries that retention left behind. */
+  rn_pstate_trim(ps, rn_log_start_offset(p->log));
   rn_err_t perr = rn_pstate_update(ps, &h, m->app.base_offset);
   if (!perr) perr = rn_pstate_marker(ps, t->pid, commit, m->app.base_offset);
   if (perr) RN_WARN("transaction %s: producer state not updated: %s", t->id, rn_err_name(perr));
@@ -707,6 +714,10 @@ static void rn__init_write(rn_txn_coord_t *c, rn_txn_t *t, int64_t pid, int16_t 
   rn_txn_op_t *op = rn__op_new(c, t, RN__OP_INIT);
   if (!op) {
     cb(arg, RN_ERR_COORDINATOR_NOT_AVAILABLE, -1, -1);
+    if (t->pid < 0) {
+      rn__txn_unlink(c, t);
+      rn__txn_free(t);
+    }
     return;
   }
   op->pid = pid;
@@ -769,6 +780,10 @@ void rn_txn_init_pid(rn_broker_t *b, rn_str_t id, int32_t timeout_ms, int64_t pi
     return;
   }
   rn_txn_t *t = rn_txn_find(b, id);
+  if (t && t->busy) {
+    cb(arg, RN_ERR_CONCURRENT_TRANSACTIONS, -1, -1);
+    return;
+  }
   if (!t) {
     if (pid >= 0) {
       /* KIP-360 recovery for an id the coordinator does not know (it

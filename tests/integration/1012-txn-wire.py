@@ -7,13 +7,20 @@ bump, its retry, a stale epoch as PRODUCER_FENCED or, before v4,
 INVALID_PRODUCER_EPOCH); EndTxn without a transaction, for an unknown id,
 repeated after a commit, and with the other outcome; AddPartitionsToTxn
 with a wrong epoch (v1 INVALID_PRODUCER_EPOCH, v2 PRODUCER_FENCED), a wrong
-producer id, an unknown topic (OPERATION_NOT_ATTEMPTED for the others);
+producer id, an unknown topic (OPERATION_NOT_ATTEMPTED for the others),
+v3 (compact) and v4 (KIP-890 batched form, verify-only);
 Produce of a transactional batch to a partition not in the transaction
 (INVALID_TXN_STATE); AddOffsetsToTxn and TxnOffsetCommit (before the group
 was added, with a wrong epoch, and the offset visible to OffsetFetch only
 after the commit); DescribeTransactions v0, ListTransactions v0/v1 (state
 filters, unknown filters, duration filter), DescribeProducers v0; the LSO
 in ListOffsets v2 read_committed and Fetch v4 with AbortedTransactions.
+A second broker with short timers checks that a transaction older than its
+timeout is aborted with an epoch bump (the producer is fenced) and that an
+idle transactional id expires (transactional.id.expiration.ms), durably.
+A third one is restarted with a transaction left in PrepareCommit (a state
+record appended to __transaction_state while it is down, as if it had died
+before the markers): the commit is completed at start-up.
 """
 
 import os
@@ -35,7 +42,7 @@ INVALID_TXN_TIMEOUT, OPERATION_NOT_ATTEMPTED = 50, 55
 PRODUCER_FENCED, TXN_ID_NOT_FOUND = 90, 105
 TOPIC = "wire-t"
 
-tap.plan(47)
+tap.plan(67)
 broker = harness.Broker(tap, advertise=True, args=["--set", "http.listener="])
 if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
@@ -204,14 +211,19 @@ def crc32c(data):
     return c ^ 0xFFFFFFFF
 
 
-def txn_batch(pid, epoch, seq, value):
-    v = value.encode()
-    rec = bytes([0]) + zvarint(0) + zvarint(0) + zvarint(-1) + zvarint(len(v)) + v + zvarint(0)
+def batch(pid, epoch, seq, key, value, attrs, base_offset=0):
+    k = b"" if key is None else key
+    rec = bytes([0]) + zvarint(0) + zvarint(0)
+    rec += zvarint(-1 if key is None else len(k)) + k + zvarint(len(value)) + value + zvarint(0)
     rec = zvarint(len(rec)) + rec
-    after_crc = struct.pack(">hiqqqhii", 0x10, 0, 1000, 1000, pid, epoch, seq, 1) + rec
+    after_crc = struct.pack(">hiqqqhii", attrs, 0, 1000, 1000, pid, epoch, seq, 1) + rec
     crc = crc32c(after_crc)
     body = struct.pack(">ibI", 0, 2, crc) + after_crc
-    return struct.pack(">qi", 0, len(body)) + body
+    return struct.pack(">qi", base_offset, len(body)) + body
+
+
+def txn_batch(pid, epoch, seq, value):
+    return batch(pid, epoch, seq, None, value.encode(), 0x10)
 
 
 # ---- requests ---------------------------------------------------------------
@@ -239,6 +251,45 @@ def add_parts(c, ver, txn_id, pid, epoch, parts):
         for p, e in res:
             out[(name, p)] = e
     return out
+
+
+def add_parts_flex(c, ver, txn_id, pid, epoch, parts, verify_only=False):
+    """AddPartitionsToTxn v3 (compact) or v4 (KIP-890 batched, one transaction)."""
+    topics = {}
+    for t, p in parts:
+        topics.setdefault(t, []).append(p)
+
+    def topic(w, x):
+        w.str(x[0]).arr(x[1], lambda w, p: w.i32(p)).tags()
+    w = W(True)
+    if ver >= 4:
+        w.arr([0], lambda w, _: w.str(txn_id).i64(pid).i16(epoch).i8(1 if verify_only else 0)
+              .arr(list(topics.items()), topic).tags())
+    else:
+        w.str(txn_id).i64(pid).i16(epoch).arr(list(topics.items()), topic)
+    r = c.call(24, ver, True, w.tags())
+    r.i32()
+
+    def presult(r):
+        v = (r.i32(), r.i16())
+        r.tags()
+        return v
+
+    def tresult(r):
+        v = (r.str(), r.arr(presult))
+        r.tags()
+        return v
+    if ver >= 4:
+        r.i16()
+
+        def txres(r):
+            v = (r.str(), r.arr(tresult))
+            r.tags()
+            return v
+        res = r.arr(txres)[0][1]
+    else:
+        res = r.arr(tresult)
+    return {(name, p): e for name, ps in res for p, e in ps}
 
 
 def add_offsets(c, txn_id, pid, epoch, group):
@@ -442,8 +493,13 @@ with tap.section("KIP-360 epoch bump", cases=5, timeout=30):
     tap.is_(add_parts(c, 1, "w1", pid, 0, [(TOPIC, 0)]), {(TOPIC, 0): INVALID_PRODUCER_EPOCH},
             "the old epoch is fenced")
 
-with tap.section("LSO and aborted transactions", cases=7, timeout=30):
+with tap.section("LSO and aborted transactions", cases=9, timeout=30):
     tap.is_(add_parts(c, 1, "w1", pid, 1, [(TOPIC, 0)]), {(TOPIC, 0): NONE}, "a new transaction")
+    tap.is_(add_parts_flex(c, 3, "w1", pid, 1, [(TOPIC, 0)]), {(TOPIC, 0): NONE},
+            "AddPartitionsToTxn v3 (flexible): the partition is already in")
+    tap.is_(add_parts_flex(c, 4, "w1", pid, 1, [(TOPIC, 0), (TOPIC, 1)], verify_only=True),
+            {(TOPIC, 0): NONE, (TOPIC, 1): INVALID_TXN_STATE},
+            "AddPartitionsToTxn v4 verify-only: partition 1 is not in the transaction")
     tap.is_(produce(c, txn_batch(pid, 1, 0, "aborted"), 0), (NONE, 2),
             "its record at offset 2 (after the commit marker)")
     tap.is_((list_offsets_latest(c, 1, 0), list_offsets_latest(c, 0, 0)), (2, 3),
@@ -458,4 +514,98 @@ with tap.section("LSO and aborted transactions", cases=7, timeout=30):
 
 tap.is_(broker.stop(), 0, "broker stops cleanly")
 broker.cleanup()
+
+# A second broker with short timers: a transaction that outlives its
+# transaction.timeout.ms is aborted (and its producer fenced); an idle id
+# is forgotten after transactional.id.expiration.ms, also across a restart.
+b2 = harness.Broker(tap, advertise=True, args=[
+    "--set", "http.listener=",
+    "--set", "transactional.id.expiration.ms=5000",
+    "--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=100"])
+with tap.section("timeout and expiration", cases=8, timeout=90):
+    tap.ok(b2.start(), "second broker starts")
+    admin2 = AdminClient({"bootstrap.servers": b2.bootstrap, "broker.address.family": "v4"})
+    admin2.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(30)
+    c2 = Conn(b2.port)
+    err, pid2, _ = init_pid(c2, 1, "slow", timeout=500)
+    tap.is_(add_parts(c2, 1, "slow", pid2, 0, [(TOPIC, 1)]), {(TOPIC, 1): NONE},
+            "a transaction with a 500 ms timeout starts")
+    tap.is_(produce(c2, txn_batch(pid2, 0, 0, "slow"), 1), (NONE, 0), "and writes a record")
+    st = harness.wait_until(
+        lambda: [x for x in describe_txns(c2, ["slow"]) if x["state"] == "CompleteAbort"], 30)
+    tap.is_([(x["pid"], x["epoch"]) for x in st], [(pid2, 1)],
+            "the coordinator aborts it after the timeout and bumps the epoch")
+    tap.is_(end_txn(c2, "slow", pid2, 0, True, ver=2), PRODUCER_FENCED,
+            "the timed-out producer is fenced (EndTxn v2: PRODUCER_FENCED)")
+    tap.is_(list_offsets_latest(c2, 1, 1), 2, "the abort marker moved the LSO past the record")
+    gone = harness.wait_until(
+        lambda: describe_txns(c2, ["slow"])[0]["error"] == TXN_ID_NOT_FOUND, 30)
+    tap.ok(gone, "the idle transactional id expires")
+    c2.s.close()
+    b2.restart()
+    c2 = Conn(b2.port)
+    tap.is_(describe_txns(c2, ["slow"])[0]["error"], TXN_ID_NOT_FOUND,
+            "the expiry survives a restart")
+tap.is_(b2.stop(), 0, "second broker stops cleanly")
+b2.cleanup()
+
+
+def append_state_record(data_dir, key, value):
+    """Appends one record to __transaction_state-0 of a stopped broker, as
+    the coordinator would have written it before a crash."""
+    d = os.path.join(data_dir, "__transaction_state-0")
+    seg = sorted(f for f in os.listdir(d) if f.endswith(".log"))[-1]
+    path = os.path.join(d, seg)
+    with open(path, "rb") as f:
+        data = f.read()
+    pos, nxt = 0, int(seg[:-4])
+    while pos + 12 <= len(data):
+        base, blen = struct.unpack(">qi", data[pos:pos + 12])
+        nxt = base + struct.unpack(">i", data[pos + 23:pos + 27])[0] + 1
+        pos += 12 + blen
+    with open(path, "ab") as f:
+        f.write(batch(-1, -1, -1, key.encode(), value, 0, base_offset=nxt))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def wstr(s):
+    e = s.encode()
+    return struct.pack(">h", len(e)) + e
+
+
+# A third broker: a transaction found in PrepareCommit at start-up (the
+# coordinator wrote PrepareCommit, then the process died before the markers)
+# is completed: marker written, the offsets committed, CompleteCommit.
+b3 = harness.Broker(tap, advertise=True, args=["--set", "http.listener="])
+with tap.section("recovery of a prepared commit", cases=8, timeout=90):
+    tap.ok(b3.start(), "third broker starts")
+    admin3 = AdminClient({"bootstrap.servers": b3.bootstrap, "broker.address.family": "v4"})
+    admin3.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(30)
+    c3 = Conn(b3.port)
+    err, pid3, _ = init_pid(c3, 1, "rec")
+    add_parts(c3, 1, "rec", pid3, 0, [(TOPIC, 0)])
+    tap.is_(produce(c3, txn_batch(pid3, 0, 0, "prepared"), 0), (NONE, 0),
+            "a transactional record at offset 0")
+    add_offsets(c3, "rec", pid3, 0, "rg")
+    c3.s.close()
+    tap.is_(b3.stop(), 0, "third broker stops with the transaction open")
+    value = (struct.pack(">hqhhibqq", 0, pid3, 0, -1, 60000, 2, 1000, 1000)
+             + struct.pack(">i", 1) + wstr(TOPIC) + struct.pack(">i", 0)
+             + struct.pack(">i", 1) + wstr("rg")
+             + struct.pack(">i", 1) + wstr("rg") + wstr(TOPIC) + struct.pack(">iqih", 0, 7, -1, -1))
+    append_state_record(b3.data_dir, "rec", value)
+    tap.ok(b3.start(), "restart with the transaction in PrepareCommit")
+    c3 = Conn(b3.port)
+    st = harness.wait_until(
+        lambda: [x for x in describe_txns(c3, ["rec"]) if x["state"] == "CompleteCommit"], 30)
+    tap.ok(st, "the coordinator completes the commit at start-up")
+    tap.is_((list_offsets_latest(c3, 1, 0), list_offsets_latest(c3, 0, 0)), (2, 2),
+            "the COMMIT marker is written: LSO = high watermark = 2")
+    tap.is_(offset_fetch(c3, "rg", TOPIC, 0), 7, "the transaction's offset is committed")
+    f = fetch_committed(c3, 0, 0)
+    tap.is_((f["lso"], f["aborted"], len(f["records"] or b"") > 0), (2, [], True),
+            "read_committed fetch returns the committed record, no aborted transactions")
+tap.is_(b3.stop(), 0, "third broker stops cleanly")
+b3.cleanup()
 sys.exit(tap.done())

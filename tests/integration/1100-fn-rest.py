@@ -32,7 +32,7 @@ call = lib.call
 
 tap = harness.Tap(timeout=300)
 harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
-tap.plan(55)
+tap.plan(60)
 b = lib.HttpBroker(tap)
 if not tap.ok(b.start(), "broker starts with the HTTP server"):
     tap.bail("broker did not start")
@@ -113,6 +113,24 @@ with tap.section("dlq-bad-records golden case with headers", cases=6, timeout=90
     recs, errs, complete = fnlib.read_topic(b, "sums", 1)
     tap.is_(fnlib.got_rows(recs), fnlib.expected_rows(exp, "out", 1), "results")
 
+with tap.section("out-of-order-late golden case", cases=5, timeout=90):
+    sql, opts, inp, exp, stats = fnlib.load_case("out-of-order-late")
+    sql = sql.replace("TABLE t,", "TABLE tlate,")
+    fnlib.create_topic(b, call, "tlate", 1)
+    tap.is_(fnlib.produce_rows(b, "tlate", inp, one_per_batch=True), [],
+            "input produced, one record per batch")
+    st, _, f = call(b, "POST", "/api/v1/functions", {"name": "latefn", "sql": sql, "options": opts})
+    tap.is_(st, 201, "function with late.topic created")
+    f = fnlib.wait_fn(b, call, "latefn", lambda j: j["status"]["records_in"] >= len(inp), 30)
+    tap.is_((f["status"]["late"], f["status"]["records_out"]), (stats["late"], stats["out"]),
+            "late and result counters")
+    recs, errs, complete = fnlib.read_topic(b, "late", 1)
+    tap.is_((fnlib.got_rows(recs), [r["headers"] for r in recs]),
+            (fnlib.expected_rows(exp, "late", 1), [[]]),
+            "late records go to late.topic unchanged (no headers added)")
+    recs, errs, complete = fnlib.read_topic(b, "counts", 1)
+    tap.is_(fnlib.got_rows(recs), fnlib.expected_rows(exp, "out", 1), "window results")
+
 with tap.section("errors", cases=15, timeout=60):
     def post(body, raw=False):
         return call(b, "POST", "/api/v1/functions", body)
@@ -154,7 +172,7 @@ with tap.section("errors", cases=15, timeout=60):
 
 with tap.section("list, pause and resume", cases=7, timeout=90):
     st, _, body = call(b, "GET", "/api/v1/functions")
-    tap.is_((st, [f["name"] for f in body["functions"]]), (200, ["dlqfn", "hv", "spend"]),
+    tap.is_((st, [f["name"] for f in body["functions"]]), (200, ["dlqfn", "hv", "latefn", "spend"]),
             "GET /api/v1/functions: sorted by name")
     st, _, f = call(b, "POST", "/api/v1/functions/hv/pause")
     tap.is_((st, f["state"]), (200, "paused"), "pause: 200, state paused")

@@ -38,8 +38,9 @@ call = lib.call
 tap = harness.Tap(timeout=420)
 harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
 tap.plan(28)
-b = lib.HttpBroker(tap)
-if not tap.ok(b.start(), "broker starts"):
+# Two worker threads: functions are spread over them.
+b = lib.HttpBroker(tap, args=["--set", "functions.threads=2"])
+if not tap.ok(b.start(), "broker starts (functions.threads=2)"):
     tap.bail("broker did not start")
 
 BASE = 1704067200000  # 2024-01-01 00:00:00 UTC

@@ -63,7 +63,7 @@ def load_case(name):
                     k, v = line.split("=", 1)
                     opts[k.strip()] = v.strip()
     with open(os.path.join(d, "input.jsonl")) as f:
-        inp = [json.loads(line) for line in f if line.strip()]
+        inp = [json.loads(line) for line in f if line.strip() and not line.startswith("#")]
     exp, stats = [], None
     with open(os.path.join(d, "expected.jsonl")) as f:
         for line in f:
@@ -87,8 +87,10 @@ def to_bytes(v):
     return json.dumps(v, separators=(",", ":")).encode()
 
 
-def produce_rows(b, topic, rows):
-    """Produces golden input rows (partition, timestamp, key, value)."""
+def produce_rows(b, topic, rows, one_per_batch=False):
+    """Produces golden input rows (partition, timestamp, key, value); with
+    one_per_batch every record is its own batch (a task sees the watermark
+    from before each batch, as the golden runner feeds them)."""
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": b.bootstrap, "broker.address.family": "v4",
                   "linger.ms": 5, "enable.idempotence": False})
@@ -106,6 +108,8 @@ def produce_rows(b, topic, rows):
         if r.get("headers"):
             kw["headers"] = r["headers"]
         p.produce(topic, **kw)
+        if one_per_batch:
+            p.flush(30)
     left = p.flush(60)
     return errs if not left else errs + ["%d records not delivered" % left]
 

@@ -124,6 +124,30 @@ static void test_snapshot_v2(void **state) {
   assert_int_equal(back.aborted[0].last_offset, 3);
   assert_int_equal(rn_pstate_lso(&back, 6), 4);
   rn_pstate_free(&back);
+  /* A marker still being written at the snapshot (at or above its end):
+   * the snapshot keeps that transaction open, the scan replays the marker. */
+  rn_pstate_t ps2;
+  rn_pstate_init(&ps2);
+  h = thdr(5, 0, 0, 2, 0);
+  assert_int_equal(rn_pstate_update(&ps2, &h, 1), 0);
+  h = thdr(5, 0, 0, 1, 1);
+  assert_int_equal(rn_pstate_update(&ps2, &h, 6), 0);
+  assert_int_equal(rn_pstate_marker(&ps2, 5, 0, 6), 0);
+  assert_int_equal(ps2.nopen, 0);
+  rn_wr_t w2;
+  rn_wr_init(&w2, 64);
+  assert_int_equal(rn_pstate_encode(&ps2, 6, 1, 0, &w2), 0);
+  rn_pstate_init(&back);
+  assert_int_equal(rn_pstate_decode(&back, w2.buf, w2.len, &end, &lb, &crc), 0);
+  assert_int_equal(rn_pstate_open_first(&back, 5), 1);
+  assert_int_equal(back.naborted, 0);
+  /* The replayed marker then yields the aborted entry. */
+  assert_int_equal(rn_pstate_marker(&back, 5, 0, 6), 0);
+  assert_int_equal(back.naborted, 1);
+  assert_int_equal(back.aborted[0].first_offset, 1);
+  rn_pstate_free(&back);
+  rn_wr_free(&w2);
+  rn_pstate_free(&ps2);
   /* Corrupt the aborted section (first > last) with a valid CRC. */
   size_t abpos = w.len - 4 - 24;
   w.buf[abpos + 8 + 7] = 9; /* first_offset = 9 > last 3 */

@@ -256,9 +256,9 @@ static void test_garbage(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_missing),       cmocka_unit_test(test_roundtrip_alternate),
-      cmocka_unit_test(test_torn_newest),   cmocka_unit_test(test_corrupt_slots),
-      cmocka_unit_test(test_growth),        cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_missing),     cmocka_unit_test(test_roundtrip_alternate),
+      cmocka_unit_test(test_torn_newest), cmocka_unit_test(test_corrupt_slots),
+      cmocka_unit_test(test_growth),      cmocka_unit_test(test_garbage),
   };
   return cmocka_run_group_tests_name("fn-ckpt", tests, setup, teardown);
 }

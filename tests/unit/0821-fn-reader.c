@@ -331,10 +331,10 @@ static void test_budget_and_corrupt(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_across_segments),  cmocka_unit_test(test_start_mid_batch),
-      cmocka_unit_test(test_hw_bound),         cmocka_unit_test(test_roll_while_reading),
-      cmocka_unit_test(test_retention),        cmocka_unit_test(test_retention_ahead),
-      cmocka_unit_test(test_compaction_gap),   cmocka_unit_test(test_budget_and_corrupt),
+      cmocka_unit_test(test_across_segments), cmocka_unit_test(test_start_mid_batch),
+      cmocka_unit_test(test_hw_bound),        cmocka_unit_test(test_roll_while_reading),
+      cmocka_unit_test(test_retention),       cmocka_unit_test(test_retention_ahead),
+      cmocka_unit_test(test_compaction_gap),  cmocka_unit_test(test_budget_and_corrupt),
   };
   return cmocka_run_group_tests_name("fn-reader", tests, setup, teardown);
 }
