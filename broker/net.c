@@ -13,6 +13,9 @@
  * behind earlier ones still in progress (a parked Fetch, an acks=all
  * Produce waiting for fsync).
  *
+ * Limits: max.connections and max.connections.per.ip (Kafka's names) are
+ * checked at accept; a connection over either is closed at once.
+ *
  * Backpressure: reading pauses while more than
  * runnel.max.inflight.requests.per.connection requests are alive or more
  * than runnel.max.queued.output.bytes of responses are queued, so a client
@@ -152,8 +155,24 @@ static void rn__conn_request(rn_conn_t *c, uint8_t *frame, size_t len) {
   rn_api_dispatch(req);
 }
 
-/* Consumes n bytes at p: size prefixes and frame bodies. */
-static void rn__conn_consume(rn_conn_t *c, const uint8_t *p, size_t n) {
+/* 1 while the connection may take more requests: fewer than
+ * runnel.max.inflight.requests.per.connection alive and less than
+ * runnel.max.queued.output.bytes of responses queued. */
+static int rn__conn_limits_ok(const rn_conn_t *c) {
+  const rn_broker_t *b = c->b;
+  return c->nreqs < (unsigned)rn_config_i(&b->cfg, RN_BCFG_MAX_INFLIGHT_PER_CONNECTION) &&
+         c->queued_bytes < (size_t)rn_config_i(&b->cfg, RN_BCFG_MAX_QUEUED_OUTPUT_BYTES) &&
+         !b->stopping;
+}
+
+/*
+ * Consumes up to n bytes at p: size prefixes and frame bodies. Stops right
+ * after a request that reached a limit (rn__conn_limits_ok()), so one read
+ * of many small pipelined requests cannot dispatch more than the limits
+ * allow. Returns the number of bytes used.
+ */
+static size_t rn__conn_consume(rn_conn_t *c, const uint8_t *p, size_t n) {
+  size_t n0 = n;
   while (n > 0 && !c->closing) {
     if (c->frame) {
       size_t take = c->frame_len - c->frame_have;
@@ -166,6 +185,7 @@ static void rn__conn_consume(rn_conn_t *c, const uint8_t *p, size_t n) {
         uint8_t *f = c->frame;
         c->frame = NULL;
         rn__conn_request(c, f, c->frame_len);
+        if (!rn__conn_limits_ok(c)) break;
       }
       continue;
     }
@@ -181,16 +201,47 @@ static void rn__conn_consume(rn_conn_t *c, const uint8_t *p, size_t n) {
       RN_WARN("%s: closing connection: request size %d outside %d..%lld "
               "(socket.request.max.bytes)", c->peer, size, RN_MIN_REQUEST, (long long)max);
       rn__conn_close(c);
-      return;
+      return n0 - n;
     }
     c->frame = malloc((size_t)size);
     if (!c->frame) {
       RN_ERROR("%s: cannot allocate %d bytes; closing connection", c->peer, size);
       rn__conn_close(c);
-      return;
+      return n0 - n;
     }
     c->frame_len = (size_t)size;
     c->frame_have = 0;
+  }
+  return n0 - n;
+}
+
+/* Frames what a read brought; keeps a copy of what a limit left unused. */
+static void rn__conn_input(rn_conn_t *c, const uint8_t *p, size_t n) {
+  c->consuming = 1;
+  size_t used = rn__conn_consume(c, p, n);
+  c->consuming = 0;
+  if (used == n || c->closing) return;
+  c->held = malloc(n - used);
+  if (!c->held) {
+    RN_ERROR("%s: out of memory; closing connection", c->peer);
+    rn__conn_close(c);
+    return;
+  }
+  memcpy(c->held, p + used, n - used);
+  c->held_len = n - used;
+  c->held_off = 0;
+}
+
+/* Frames held input while the limits allow; frees it once all used. */
+static void rn__conn_drain_held(rn_conn_t *c) {
+  if (c->consuming || !c->held) return;
+  c->consuming = 1;
+  c->held_off += rn__conn_consume(c, c->held + c->held_off, c->held_len - c->held_off);
+  c->consuming = 0;
+  if (c->held_off == c->held_len || c->closing) {
+    free(c->held);
+    c->held = NULL;
+    c->held_len = c->held_off = 0;
   }
 }
 
@@ -227,16 +278,46 @@ static void rn__read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       rn__conn_request(c, f, c->frame_len);
     }
   } else {
-    rn__conn_consume(c, (const uint8_t *)buf->base, (size_t)nread);
+    rn__conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
   }
   if (!c->closing) rn__conn_update_reading(c);
 }
 
+/*
+ * Held input is framed from an idle handle on the next loop iteration, never
+ * from inside a request's completion (which may run deep inside a handler):
+ * the idle callback walks the connections, frames what the limits allow,
+ * and stops itself. One broker per process.
+ */
+static uv_idle_t rn__held_idle;
+static int rn__held_idle_state; /* 0 uninitialised, 1 initialised, 2 closed */
+
+static void rn__held_idle_cb(uv_idle_t *h) {
+  rn_broker_t *b = h->data;
+  uv_idle_stop(h);
+  for (rn_conn_t *c = b->conns.next, *n; c != &b->conns; c = n) {
+    n = c->next;
+    if (!c->held || c->closing || !rn__conn_limits_ok(c)) continue;
+    rn__conn_drain_held(c);
+    if (!c->closing) rn__conn_update_reading(c);
+  }
+}
+
+static void rn__held_kick(rn_broker_t *b) {
+  if (rn__held_idle_state == 0) {
+    if (uv_idle_init(b->loop, &rn__held_idle) != 0) return;
+    rn__held_idle.data = b;
+    rn__held_idle_state = 1;
+  }
+  if (rn__held_idle_state == 1 && !uv_is_active((uv_handle_t *)&rn__held_idle))
+    uv_idle_start(&rn__held_idle, rn__held_idle_cb);
+}
+
+/* Reads while the limits allow and no held input waits; held input is
+ * framed first (next loop iteration), as soon as the limits allow. */
 static void rn__conn_update_reading(rn_conn_t *c) {
-  rn_broker_t *b = c->b;
-  int want = c->nreqs < (unsigned)rn_config_i(&b->cfg, RN_BCFG_MAX_INFLIGHT_PER_CONNECTION) &&
-             c->queued_bytes < (size_t)rn_config_i(&b->cfg, RN_BCFG_MAX_QUEUED_OUTPUT_BYTES) &&
-             !b->stopping;
+  int want = rn__conn_limits_ok(c) && !c->held;
+  if (c->held && !c->consuming && rn__conn_limits_ok(c)) rn__held_kick(c->b);
   if (want && !c->reading) {
     if (uv_read_start((uv_stream_t *)&c->tcp, rn__alloc_cb, rn__read_cb) == 0) c->reading = 1;
   } else if (!want && c->reading) {
@@ -261,6 +342,7 @@ static int rn__conn_maybe_free(rn_conn_t *c) {
   c->next->prev = c->prev;
   c->b->nconns--;
   free(c->frame);
+  free(c->held);
   free(c);
   return 1;
 }
@@ -272,6 +354,27 @@ static void rn__conn_close(rn_conn_t *c) {
   /* Free queued requests that are already complete; the others free
    * themselves when their asynchronous work finishes. */
   uv_close((uv_handle_t *)&c->tcp, rn__close_cb);
+}
+
+/* Length of the address part of a peer string "ip:port" ("?" has none). */
+static size_t rn__peer_ip_len(const char *peer) {
+  const char *colon = strrchr(peer, ':');
+  return colon ? (size_t)(colon - peer) : 0;
+}
+
+/*
+ * Open connections (c included) from c's IP address (max.connections.per.ip,
+ * Kafka's name). A walk of the connection list: accepts are rare next to
+ * requests, and it runs only when the cap is below the connection count.
+ * Connections being closed do not count.
+ */
+static int64_t rn__conn_same_ip(rn_broker_t *b, rn_conn_t *c) {
+  size_t n = rn__peer_ip_len(c->peer);
+  if (n == 0) return 0;
+  int64_t same = 0;
+  for (rn_conn_t *o = b->conns.next; o != &b->conns; o = o->next)
+    if (!o->closing && rn__peer_ip_len(o->peer) == n && !memcmp(o->peer, c->peer, n)) same++;
+  return same;
 }
 
 static void rn__accept_cb(uv_stream_t *server, int status) {
@@ -316,6 +419,12 @@ static void rn__accept_cb(uv_stream_t *server, int status) {
     rn__conn_close(c);
     return;
   }
+  int64_t per_ip = rn_config_i(&b->cfg, RN_BCFG_MAX_CONNECTIONS_PER_IP);
+  if (per_ip < (int64_t)b->nconns && rn__conn_same_ip(b, c) > per_ip) {
+    RN_WARN("%s: max.connections.per.ip (%lld) reached; closing", c->peer, (long long)per_ip);
+    rn__conn_close(c);
+    return;
+  }
   uv_tcp_nodelay(&c->tcp, 1);
   rn__conn_update_reading(c);
 }
@@ -340,6 +449,11 @@ int rn_net_listen(rn_broker_t *b, rn_listener_t *lst, const char *host, int *por
 }
 
 void rn_net_stop(rn_broker_t *b) {
+  if (rn__held_idle_state == 1) {
+    uv_idle_stop(&rn__held_idle);
+    uv_close((uv_handle_t *)&rn__held_idle, NULL);
+    rn__held_idle_state = 2;
+  }
   for (int i = 0; i < b->nlisteners; i++)
     if (!uv_is_closing((uv_handle_t *)&b->listeners[i].tcp))
       uv_close((uv_handle_t *)&b->listeners[i].tcp, NULL);

@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "autoconf.h"
 #include "uring.h"
+
+#if defined(RN_FAULT_INJECTION) || defined(RN_DEBUG_BUILD)
+#define RN_URING_FAULT_ENV 1
+#endif
 
 #define RN_URING_NOPS 5 /* op codes are 1..RN_URING_NOP */
 
@@ -59,6 +65,7 @@ struct rn_uring {
   struct {
     unsigned left; /* requests of this op until the fault fires; 0 = off */
     int res;
+    int sticky; /* after firing, every later request fails too */
   } fault[RN_URING_NOPS];
   int batching;
   int prepare_active;
@@ -194,6 +201,7 @@ static rn_err_t rn__uring_push(rn_uring_t *r, rn_uring_req_t *req) {
   req->next = NULL;
   if (req->op > 0 && req->op < RN_URING_NOPS && r->fault[req->op].left &&
       --r->fault[req->op].left == 0) {
+    if (r->fault[req->op].sticky) r->fault[req->op].left = 1;
     /* Injected fault: the request never reaches the kernel. Its result is
      * kept in len, which nothing reads once the request is accepted, and
      * delivered by the reaper on a later iteration. */
@@ -323,6 +331,17 @@ rn_err_t rn_uring_init(uv_loop_t *loop, unsigned entries, rn_uring_t **out) {
   uv_unref((uv_handle_t *)&r->poll);
   uv_unref((uv_handle_t *)&r->prepare);
   uv_unref((uv_handle_t *)&r->idle);
+#ifdef RN_URING_FAULT_ENV
+  const char *spec = getenv("RUNNEL_FAULT");
+  if (spec && *spec) {
+    if (rn_uring_inject_spec(r, spec) != 0) {
+      fprintf(stderr, "runnel uring: RUNNEL_FAULT=\"%s\" is malformed\n", spec);
+      rn_uring_close(r);
+      return -EINVAL;
+    }
+    fprintf(stderr, "runnel uring: fault injection armed: %s\n", spec);
+  }
+#endif
   *out = r;
   return 0;
 
@@ -451,4 +470,82 @@ void rn_uring_inject_fault(rn_uring_t *ring, int op, unsigned nth, int res) {
   if (!ring || op <= 0 || op >= RN_URING_NOPS) return;
   ring->fault[op].left = nth;
   ring->fault[op].res = res;
+  ring->fault[op].sticky = 0;
+}
+
+void rn_uring_inject_fault_sticky(rn_uring_t *ring, int op, unsigned nth, int res) {
+  if (!ring || op <= 0 || op >= RN_URING_NOPS) return;
+  ring->fault[op].left = nth;
+  ring->fault[op].res = res;
+  ring->fault[op].sticky = nth > 0;
+}
+
+/* Parses one "op:N[+]:error" item of length n at p into *op etc. */
+static int rn__uring_parse_fault(const char *p, size_t n, int *op, unsigned *nth, int *sticky,
+                                 int *res) {
+  static const struct {
+    const char *name;
+    int op;
+  } ops[] = {{"write", RN_URING_WRITEV},
+             {"read", RN_URING_READ},
+             {"fsync", RN_URING_FDATASYNC},
+             {"nop", RN_URING_NOP}};
+  static const struct {
+    const char *name;
+    int err;
+  } errs[] = {{"EIO", EIO},     {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT},
+              {"EBADF", EBADF}, {"EINTR", EINTR},   {"EAGAIN", EAGAIN}};
+  char item[64], *save = NULL;
+  if (n == 0 || n >= sizeof item) return -1;
+  memcpy(item, p, n);
+  item[n] = '\0';
+  char *f_op = strtok_r(item, ":", &save);
+  char *f_n = strtok_r(NULL, ":", &save);
+  char *f_err = strtok_r(NULL, ":", &save);
+  if (!f_op || !f_n || !f_err || strtok_r(NULL, ":", &save)) return -1;
+  *op = 0;
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (!strcmp(f_op, ops[i].name)) *op = ops[i].op;
+  if (!*op) return -1;
+  char *end;
+  if (*f_n < '0' || *f_n > '9') return -1;
+  unsigned long v = strtoul(f_n, &end, 10);
+  *sticky = *end == '+';
+  if (*sticky) end++;
+  if (*end || v < 1 || v > UINT_MAX) return -1;
+  *nth = (unsigned)v;
+  *res = 0;
+  for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+    if (!strcmp(f_err, errs[i].name)) *res = -errs[i].err;
+  if (!*res) {
+    if (*f_err < '1' || *f_err > '9') return -1;
+    v = strtoul(f_err, &end, 10);
+    if (*end || v > 4095) return -1;
+    *res = -(int)v;
+  }
+  return 0;
+}
+
+rn_err_t rn_uring_inject_spec(rn_uring_t *ring, const char *spec) {
+  if (!spec) return -EINVAL;
+  /* Two passes: nothing is armed unless the whole list parses. */
+  for (int arm = 0; arm < 2; arm++) {
+    const char *p = spec;
+    for (;;) {
+      const char *comma = strchr(p, ',');
+      size_t n = comma ? (size_t)(comma - p) : strlen(p);
+      int op, sticky, res;
+      unsigned nth;
+      if (rn__uring_parse_fault(p, n, &op, &nth, &sticky, &res) != 0) return -EINVAL;
+      if (arm && ring) {
+        if (sticky)
+          rn_uring_inject_fault_sticky(ring, op, nth, res);
+        else
+          rn_uring_inject_fault(ring, op, nth, res);
+      }
+      if (!comma) break;
+      p = comma + 1;
+    }
+  }
+  return 0;
 }

@@ -86,7 +86,28 @@ void rn__uring_set_log_ctx(rn_uring_t *ring, void *ctx);
 
 /* Test hook (fault injection, issue "Robustness"): when set, the Nth
  * following request of op (counting from 1) completes with res instead of
- * being submitted. Affects only this ring. */
+ * being submitted. Affects only this ring. nth 0 disarms op. */
 void rn_uring_inject_fault(rn_uring_t *ring, int op, unsigned nth, int res);
+
+/* As rn_uring_inject_fault(), but once the Nth request has failed every
+ * later request of op fails with res too (a full or broken disk). */
+void rn_uring_inject_fault_sticky(rn_uring_t *ring, int op, unsigned nth, int res);
+
+/*
+ * Arms faults from a specification, a comma-separated list of
+ * "op:N:error" items: op is write, read, fsync or nop; N counts requests of
+ * that op from 1, and "N+" makes the fault sticky (the Nth and every later
+ * request fail); error is an errno name (EIO, ENOSPC, EROFS, EDQUOT,
+ * EBADF, EINTR, EAGAIN) or a positive errno number. Example:
+ * "write:17+:ENOSPC,fsync:3:EIO". ring may be NULL to only check the
+ * syntax. Returns 0, or -EINVAL (nothing armed) when spec is malformed.
+ *
+ * Broker builds configured with --enable-fault-injection (or debug builds,
+ * RN_DEBUG_BUILD) apply the environment variable RUNNEL_FAULT this way in
+ * rn_uring_init(), print "runnel uring: fault injection armed: <spec>" on
+ * stderr, and fail the init with -EINVAL when it is malformed. Production
+ * builds contain no such code and ignore the variable.
+ */
+rn_err_t rn_uring_inject_spec(rn_uring_t *ring, const char *spec);
 
 #endif

@@ -164,6 +164,12 @@ static int parse_number(const char *s, size_t n, rn_fn_value_t *out) {
   }
   uint64_t v = 0;
   int over = 0;
+  /* Up to 19 digits cannot overflow 64 bits: no check needed. */
+  while (i < n && digits < 19 && (unsigned)(s[i] - '0') <= 9) {
+    v = v * 10 + (unsigned)(s[i] - '0');
+    digits++;
+    i++;
+  }
   while (i < n && s[i] >= '0' && s[i] <= '9') {
     unsigned d = (unsigned)(s[i] - '0');
     if (v > (UINT64_MAX - d) / 10) over = 1;
@@ -703,6 +709,69 @@ static void out_json_string(out_t *o, const char *s, size_t n) {
   out_put(o, "\"", 1);
 }
 
+/* Decimal text of i, as sprintf("%lld") writes it; buf needs 21 bytes. */
+static size_t format_int(int64_t i, char *buf) {
+  char t[24];
+  size_t n = 0;
+  uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+  do {
+    t[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  size_t o = 0;
+  if (i < 0) buf[o++] = '-';
+  while (n) buf[o++] = t[--n];
+  buf[o] = '\0';
+  return o;
+}
+
+static inline void two_digits(char *o, unsigned v) {
+  o[0] = (char)('0' + v / 10);
+  o[1] = (char)('0' + v % 10);
+}
+
+/*
+ * rn_fn_time_format() for the JSON styles, faster for output rows: the
+ * date part of the last day formatted on this thread is kept, the time of
+ * day is written by hand. Same text (years outside 0..9999 and clamped
+ * instants take rn_fn_time_format() itself).
+ */
+static size_t format_ts_json(int64_t ms, rn_fn_time_style_t style, char *buf) {
+  static _Thread_local int64_t cached_day = INT64_MIN;
+  static _Thread_local char cached_date[10];
+  const int64_t lim = INT64_C(8640000000000000);
+  if (ms <= -lim || ms >= lim) return rn_fn_time_format(ms, style, buf);
+  int64_t day = rn_fn_floor_div(ms, 86400000);
+  int64_t rem = rn_fn_floor_mod(ms, 86400000);
+  if (day != cached_day) {
+    char t[48];
+    if (rn_fn_time_format(day * 86400000, RN_FN_TIME_JSON, t) != 19)
+      return rn_fn_time_format(ms, style, buf); /* a year beyond four digits */
+    memcpy(cached_date, t, 10);
+    cached_day = day;
+  }
+  unsigned hh = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60),
+           ss = (unsigned)(rem / 1000 % 60), frac = (unsigned)(rem % 1000);
+  memcpy(buf, cached_date, 10);
+  buf[10] = ' ';
+  two_digits(buf + 11, hh);
+  buf[13] = ':';
+  two_digits(buf + 14, mi);
+  buf[16] = ':';
+  two_digits(buf + 17, ss);
+  size_t n = 19;
+  if (frac) {
+    char f[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10)};
+    int k = 3;
+    while (k > 1 && f[k - 1] == '0') k--;
+    buf[n++] = '.';
+    for (int j = 0; j < k; j++) buf[n++] = f[j];
+  }
+  if (style == RN_FN_TIME_JSON_LTZ) buf[n++] = 'Z';
+  buf[n] = '\0';
+  return n;
+}
+
 size_t rn_fn_value_to_json(const rn_fn_value_t *v, char *buf, size_t cap) {
   out_t o = {.b = buf, .cap = cap};
   char tmp[48];
@@ -717,7 +786,7 @@ size_t rn_fn_value_to_json(const rn_fn_value_t *v, char *buf, size_t cap) {
       break;
     case RN_FN_T_BIGINT:
     case RN_FN_T_INTERVAL:
-      n = (size_t)sprintf(tmp, "%lld", (long long)v->i);
+      n = format_int(v->i, tmp);
       out_put(&o, tmp, n);
       break;
     case RN_FN_T_DOUBLE:
@@ -735,7 +804,7 @@ size_t rn_fn_value_to_json(const rn_fn_value_t *v, char *buf, size_t cap) {
       break;
     case RN_FN_T_TIMESTAMP:
     case RN_FN_T_TIMESTAMP_LTZ:
-      n = rn_fn_time_format(
+      n = format_ts_json(
           v->i, v->type == RN_FN_T_TIMESTAMP ? RN_FN_TIME_JSON : RN_FN_TIME_JSON_LTZ, tmp);
       out_json_string(&o, tmp, n);
       break;

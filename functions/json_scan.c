@@ -9,6 +9,10 @@
 
 #include "fn_util.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 struct rn_fn_json_node {
   const char *name; /* member name (NULL for the root) */
   uint32_t len;
@@ -99,6 +103,8 @@ static const unsigned char ws_table[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, [
 static inline void ws(scan_t *sc) {
   const unsigned char *s = sc->s;
   size_t i = sc->i, n = sc->n;
+  /* Compact JSON has none: one test, no store. */
+  if (i >= n || s[i] > ' ') return;
   while (i < n && ws_table[s[i]]) i++;
   sc->i = i;
 }
@@ -119,28 +125,68 @@ static int hexval(unsigned char c) {
 #define HIGHS UINT64_C(0x8080808080808080)
 
 /*
- * Whether any of the 8 bytes needs a closer look inside a string: a quote,
- * a backslash, a control character (< 0x20) or a non-ASCII byte. Exact for
- * "any" (the classic has-zero-byte / has-less-than word tricks).
+ * Marks the bytes of x that need a closer look inside a string: a quote,
+ * a backslash, a control character (< 0x20) or a non-ASCII byte. The mask
+ * has bit 7 of each marked byte set; it is exact for the lowest marked
+ * byte (the classic has-zero-byte / has-less-than word tricks may also
+ * mark bytes above a marked one, never below).
  */
-static inline int special8(uint64_t x) {
+static inline uint64_t special8(uint64_t x) {
   uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-  return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x) | x) & HIGHS ? 1 : 0;
+  return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x) | x) & HIGHS;
 }
 
-/* A string starting at the quote: sets *off and *len of its body and *escaped. */
-static int scan_string(scan_t *sc, uint32_t *off, uint32_t *len, uint8_t *escaped) {
+/*
+ * Index of the first byte of s[i..n) that needs a closer look (see
+ * special8()), or n when there is none. 16 bytes at a time with SSE2
+ * (a signed compare below 0x20 catches control and non-ASCII bytes at
+ * once), 8 at a time elsewhere.
+ */
+static inline size_t skip_plain(const unsigned char *s, size_t i, size_t n) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                space = _mm_set1_epi8(0x20);
+  while (i + 16 <= n) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                             _mm_cmplt_epi8(x, space));
+    unsigned mask = (unsigned)_mm_movemask_epi8(m);
+    if (mask) return i + (size_t)__builtin_ctz(mask);
+    i += 16;
+  }
+#endif
+  while (i + 8 <= n) {
+    uint64_t x;
+    memcpy(&x, s + i, 8);
+    uint64_t m = special8(x);
+    if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      return i + (size_t)(__builtin_ctzll(m) >> 3);
+#else
+      break;
+#endif
+    }
+    i += 8;
+  }
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) return i;
+    i++;
+  }
+  return n;
+}
+
+/* The general case of scan_string(), from the first byte at i that is not
+   plain ASCII text (escapes, UTF-8, errors). */
+static __attribute__((noinline)) int scan_string_slow(scan_t *sc, size_t start, size_t i,
+                                                      uint32_t *off, uint32_t *len,
+                                                      uint8_t *escaped) {
   const unsigned char *s = sc->s;
-  size_t n = sc->n, i = sc->i + 1, start = i;
+  size_t n = sc->n;
   uint8_t esc = 0;
   for (;;) {
-    /* Plain ASCII runs go 8 bytes at a time. */
-    while (i + 8 <= n) {
-      uint64_t x;
-      memcpy(&x, s + i, 8);
-      if (special8(x)) break;
-      i += 8;
-    }
+    /* Plain ASCII runs are skipped many bytes at a time. */
+    i = skip_plain(s, i, n);
     if (i >= n) break;
     unsigned char c = s[i];
     if (c == '"') {
@@ -196,6 +242,22 @@ static int scan_string(scan_t *sc, uint32_t *off, uint32_t *len, uint8_t *escape
   }
   sc->i = i;
   return bad(sc, RN_FN_JSON_EINVALID);
+}
+
+/* A string starting at the quote: sets *off and *len of its body and
+   *escaped. Plain ASCII strings (the common case) take the inlined path. */
+static inline __attribute__((always_inline)) int scan_string(scan_t *sc, uint32_t *off,
+                                                            uint32_t *len, uint8_t *escaped) {
+  size_t start = sc->i + 1;
+  size_t i = skip_plain(sc->s, start, sc->n);
+  if (i < sc->n && sc->s[i] == '"') {
+    *off = (uint32_t)start;
+    *len = (uint32_t)(i - start);
+    *escaped = 0;
+    sc->i = i + 1;
+    return 0;
+  }
+  return scan_string_slow(sc, start, i, off, len, escaped);
 }
 
 static int scan_number(scan_t *sc) {
@@ -280,7 +342,9 @@ static int scan_object(scan_t *sc, uint32_t node) {
       for (uint32_t c = ps->nodes[node].child; c; c = ps->nodes[c].sibling) {
         const rn_fn_json_node_t *nd = &ps->nodes[c];
         if (kesc ? key_equals_escaped(sc->s + koff, klen, nd->name, nd->len)
-                 : (nd->len == klen && memcmp(sc->s + koff, nd->name, klen) == 0)) {
+                 : (nd->len == klen &&
+                    (klen == 0 || (sc->s[koff] == (unsigned char)nd->name[0] &&
+                                   memcmp(sc->s + koff, nd->name, klen) == 0)))) {
           child = c;
           break;
         }
@@ -294,6 +358,11 @@ static int scan_object(scan_t *sc, uint32_t node) {
       rn_fn_json_val_t v = {0};
       if (scan_value(sc, nd->child ? child : UINT32_MAX, &v)) return -1;
       if (nd->slot >= 0) sc->vals[nd->slot] = v;
+    } else if (sc->i < sc->n && sc->s[sc->i] == '"') {
+      /* An unwanted string member: no need to note where it is. */
+      uint32_t voff, vlen;
+      uint8_t vesc;
+      if (scan_string(sc, &voff, &vlen, &vesc)) return -1;
     } else {
       if (scan_value(sc, UINT32_MAX, NULL)) return -1;
     }

@@ -48,32 +48,55 @@ typedef struct dset { /* COUNT(DISTINCT) values, owned */
   uint32_t cap, n; /* cap is a power of two; slot empty when v[i].type == ANY */
 } dset_t;
 
+/*
+ * An aggregate's accumulator. Groups store only the prefix their
+ * aggregate uses (acc_level()): COUNT(*) and COUNT(x) the count (level 0),
+ * SUM and AVG also the value (level 1), the others everything (level 2),
+ * so a group of COUNT/SUM/AVG costs 72 bytes of accumulators, not 192.
+ * Code for a kind touches only the fields of its level.
+ */
 typedef struct acc {
-  int64_t n;       /* rows or non-NULL values counted */
-  int64_t seq;     /* FIRST/LAST_VALUE: processing sequence of v */
-  rn_fn_value_t v; /* SUM; MIN/MAX/FIRST/LAST value (NULL until set) */
+  int64_t n;       /* rows or non-NULL values counted (level 0) */
+  rn_fn_value_t v; /* SUM; MIN/MAX/FIRST/LAST value (NULL until set) (level 1) */
+  int64_t seq;     /* FIRST/LAST_VALUE: processing sequence of v (level 2) */
   char *buf;       /* owned text of v when it is a string */
   uint32_t cap;
   dset_t *set;
 } acc_t;
 
+#define ACC_LEVEL0_SIZE offsetof(acc_t, v)
+#define ACC_LEVEL1_SIZE offsetof(acc_t, seq)
+
 typedef struct win win_t;
 
+/*
+ * A group: this header, then nkeys key values, then the accumulators
+ * (task->acc_off[]), then the bytes of string keys (the key values point
+ * there). Groups are carved from their window's chunks (win_alloc()) and
+ * freed with the window: no allocation per group in steady state.
+ */
 typedef struct group {
   uint64_t hash;
   win_t *win;
   struct group *wnext; /* the window's groups, in creation order */
   uint8_t dirty;       /* changed since last emitted */
-  rn_fn_value_t *keys; /* points after the struct; strings owned (malloc) */
-  acc_t *accs;
 } group_t;
+
+/* Memory of a window's groups: chunks bump-allocated, freed together. */
+typedef struct chunk {
+  struct chunk *next;
+  size_t cap;
+} chunk_t;
 
 struct win {
   int64_t start, end;
   uint64_t order; /* creation sequence, for a stable emission order */
   uint32_t idx;   /* position in task->wins */
+  uint32_t hidx;  /* position in task->heap */
   uint8_t fired;
   group_t *head, *tail;
+  chunk_t *chunks; /* newest first; groups live here */
+  size_t chunk_used;
   /* SESSION window TVF: rows held until the session fires, serialised as
      i64 ts, i32 partition, i64 offset, i32 klen, key, i32 vlen, value. */
   char *rows;
@@ -81,8 +104,15 @@ struct win {
   uint32_t nrows;
 };
 
+/* A table slot keeps the group's hash, so probing a chain does not touch
+   the groups (each a likely cache miss) until a hash matches. */
+typedef struct gslot {
+  uint64_t hash;
+  group_t *g; /* NULL: empty */
+} gslot_t;
+
 typedef struct gtab {
-  group_t **slot;
+  gslot_t *slot;
   uint32_t cap, n; /* cap is a power of two */
 } gtab_t;
 
@@ -109,6 +139,11 @@ struct rn_fn_task {
   rn_fn_json_val_t *vals;
   rn_fn_json_record_t jr;
   rn_batch_iter_t it;
+  /* Field values already decoded for the bound record (fgen[slot] == gen):
+     numbers are parsed once even when several expressions read them. */
+  rn_fn_value_t *fcache;
+  uint32_t *fgen;
+  uint32_t gen;
 
   /* Group keys: the plan's GROUP BY keys (aggregates) or the SESSION
      PARTITION BY keys (session window TVF). */
@@ -120,7 +155,9 @@ struct rn_fn_task {
   rn_fn_value_t *res;  /* aggregate results of the group being emitted */
   uint8_t args_use_window;
   uint8_t session_rows; /* SESSION window TVF: hold rows */
-  size_t group_size;
+  size_t group_size;    /* header, keys and accumulators (key text extra) */
+  uint32_t *acc_off;    /* per aggregate: offset of its accumulator in a group */
+  uint8_t *acc_lvl;     /* per aggregate: acc_level() */
 
   /* Precomputed JSON member prefixes: "\"name\":". */
   char **out_names;
@@ -129,6 +166,10 @@ struct rn_fn_task {
   gtab_t tab;
   win_t **wins;
   uint32_t nwins, wcap;
+  /* Every window, as a min-heap on win_due(): firing and purging look at
+     due windows only, not at all of them (SESSION has one per key). */
+  win_t **heap;
+  uint32_t hn;
   uint64_t win_order;
 
   part_t *parts;
@@ -316,14 +357,13 @@ static int dset_add(dset_t *s, const rn_fn_value_t *v) {
 
 static int gtab_grow(gtab_t *t) {
   uint32_t ncap = t->cap ? t->cap * 2 : 64;
-  group_t **ns = calloc(ncap, sizeof *ns);
+  gslot_t *ns = calloc(ncap, sizeof *ns);
   if (!ns) return -1;
   for (uint32_t i = 0; i < t->cap; i++) {
-    group_t *g = t->slot[i];
-    if (!g) continue;
-    uint32_t j = (uint32_t)g->hash & (ncap - 1);
-    while (ns[j]) j = (j + 1) & (ncap - 1);
-    ns[j] = g;
+    if (!t->slot[i].g) continue;
+    uint32_t j = (uint32_t)t->slot[i].hash & (ncap - 1);
+    while (ns[j].g) j = (j + 1) & (ncap - 1);
+    ns[j] = t->slot[i];
   }
   free(t->slot);
   t->slot = ns;
@@ -334,8 +374,9 @@ static int gtab_grow(gtab_t *t) {
 static int gtab_insert(gtab_t *t, group_t *g) {
   if ((t->n + 1) * 4 >= t->cap * 3 && gtab_grow(t)) return -1;
   uint32_t j = (uint32_t)g->hash & (t->cap - 1);
-  while (t->slot[j]) j = (j + 1) & (t->cap - 1);
-  t->slot[j] = g;
+  while (t->slot[j].g) j = (j + 1) & (t->cap - 1);
+  t->slot[j].hash = g->hash;
+  t->slot[j].g = g;
   t->n++;
   return 0;
 }
@@ -344,28 +385,49 @@ static int gtab_insert(gtab_t *t, group_t *g) {
 static void gtab_remove(gtab_t *t, group_t *g) {
   if (!t->cap) return;
   uint32_t mask = t->cap - 1, j = (uint32_t)g->hash & mask;
-  while (t->slot[j] && t->slot[j] != g) j = (j + 1) & mask;
-  if (!t->slot[j]) return;
-  t->slot[j] = NULL;
+  while (t->slot[j].g && t->slot[j].g != g) j = (j + 1) & mask;
+  if (!t->slot[j].g) return;
+  t->slot[j].g = NULL;
   t->n--;
   uint32_t i = j;
   for (;;) {
     i = (i + 1) & mask;
-    group_t *x = t->slot[i];
-    if (!x) break;
-    uint32_t home = (uint32_t)x->hash & mask;
-    /* x may move to j when j lies cyclically in [home, i). */
+    if (!t->slot[i].g) break;
+    uint32_t home = (uint32_t)t->slot[i].hash & mask;
+    /* The entry may move to j when j lies cyclically in [home, i). */
     if (((i - home) & mask) >= ((i - j) & mask)) {
-      t->slot[j] = x;
-      t->slot[i] = NULL;
+      t->slot[j] = t->slot[i];
+      t->slot[i].g = NULL;
       j = i;
     }
   }
 }
 
-static int keys_same(const rn_fn_task_t *t, const group_t *g, const rn_fn_value_t *kv) {
+static inline rn_fn_value_t *gkeys(group_t *g) { return (rn_fn_value_t *)(g + 1); }
+
+static inline acc_t *gacc(const rn_fn_task_t *t, group_t *g, uint32_t i) {
+  return (acc_t *)((char *)g + t->acc_off[i]);
+}
+
+/* Which prefix of acc_t an aggregate uses (see acc_t). */
+static int acc_level(const rn_fn_agg_t *ag) {
+  switch (ag->kind) {
+    case RN_FN_AGG_COUNT_STAR:
+      return 0;
+    case RN_FN_AGG_COUNT:
+      return ag->distinct ? 2 : 0;
+    case RN_FN_AGG_SUM:
+    case RN_FN_AGG_AVG:
+      return 1;
+    default:
+      return 2;
+  }
+}
+
+static int keys_same(const rn_fn_task_t *t, group_t *g, const rn_fn_value_t *kv) {
+  const rn_fn_value_t *gk = gkeys(g);
   for (uint32_t i = 0; i < t->nkeys; i++)
-    if (!rn_fn_value_same(&g->keys[i], &kv[i])) return 0;
+    if (!rn_fn_value_same(&gk[i], &kv[i])) return 0;
   return 1;
 }
 
@@ -382,12 +444,88 @@ static uint64_t hash_window(int64_t start, int64_t end) {
 
 /* ---- windows and groups ------------------------------------------------------------ */
 
+/* When a window next needs attention: an open window fires at end - 1, a
+   fired one is purged past allowed lateness (see fire()). */
+static inline int64_t win_due(const rn_fn_task_t *t, const win_t *w) {
+  return w->fired ? sat_sub(w->end - 1, -t->opts.allowed_lateness_ms) : w->end - 1;
+}
+
+#define HEAP_NONE UINT32_MAX
+
+/* The heap: hn windows (heap[i]->hidx == i); a window out of it has
+   hidx HEAP_NONE (only while fire() emits it). */
+static inline void heap_set(rn_fn_task_t *t, uint32_t i, win_t *w) {
+  t->heap[i] = w;
+  w->hidx = i;
+}
+
+static void heap_up(rn_fn_task_t *t, uint32_t i) {
+  win_t *w = t->heap[i];
+  int64_t k = win_due(t, w);
+  while (i) {
+    uint32_t p = (i - 1) / 2;
+    if (win_due(t, t->heap[p]) <= k) break;
+    heap_set(t, i, t->heap[p]);
+    i = p;
+  }
+  heap_set(t, i, w);
+}
+
+static void heap_down(rn_fn_task_t *t, uint32_t i) {
+  win_t *w = t->heap[i];
+  int64_t k = win_due(t, w);
+  uint32_t n = t->hn;
+  for (;;) {
+    uint32_t c = 2 * i + 1;
+    if (c >= n) break;
+    int64_t kc = win_due(t, t->heap[c]);
+    if (c + 1 < n) {
+      int64_t k2 = win_due(t, t->heap[c + 1]);
+      if (k2 < kc) {
+        c++;
+        kc = k2;
+      }
+    }
+    if (kc >= k) break;
+    heap_set(t, i, t->heap[c]);
+    i = c;
+  }
+  heap_set(t, i, w);
+}
+
+/* Adds w (the heap has room: its capacity follows the window array's). */
+static void heap_insert(rn_fn_task_t *t, win_t *w) {
+  heap_set(t, t->hn++, w);
+  heap_up(t, w->hidx);
+}
+
+static void heap_remove(rn_fn_task_t *t, win_t *w) {
+  uint32_t i = w->hidx;
+  if (i == HEAP_NONE) return;
+  w->hidx = HEAP_NONE;
+  win_t *last = t->heap[--t->hn];
+  if (last == w) return;
+  heap_set(t, i, last);
+  heap_up(t, i);
+  heap_down(t, last->hidx);
+}
+
+/* Restores the heap order after w's due time changed. */
+static void heap_update(rn_fn_task_t *t, win_t *w) {
+  if (w->hidx == HEAP_NONE) return;
+  heap_up(t, w->hidx);
+  heap_down(t, w->hidx);
+}
+
 static win_t *win_new(rn_fn_task_t *t, int64_t start, int64_t end) {
   if (t->nwins == t->wcap) {
     uint32_t ncap = t->wcap ? t->wcap * 2 : 16;
     win_t **nw = realloc(t->wins, ncap * sizeof *nw);
     if (!nw) return NULL;
     t->wins = nw;
+    win_t **nh = realloc(t->heap, ncap * sizeof *nh);
+    if (!nh) return NULL; /* wcap unchanged: the next call retries both */
+    t->heap = nh;
     t->wcap = ncap;
   }
   win_t *w = calloc(1, sizeof *w);
@@ -397,19 +535,20 @@ static win_t *win_new(rn_fn_task_t *t, int64_t start, int64_t end) {
   w->order = t->win_order++;
   w->idx = t->nwins;
   t->wins[t->nwins++] = w;
+  heap_insert(t, w);
   t->state_bytes += sizeof *w;
   return w;
 }
 
-static void group_free(rn_fn_task_t *t, group_t *g) {
-  for (uint32_t i = 0; i < t->nkeys; i++) value_unown(&g->keys[i]);
+/* Releases what a group owns outside its window's chunks. */
+static void group_release(rn_fn_task_t *t, group_t *g) {
   for (uint32_t i = 0; i < t->naggs; i++) {
-    free(g->accs[i].buf);
-    dset_free(g->accs[i].set);
+    if (t->acc_lvl[i] < 2) continue;
+    acc_t *a = gacc(t, g, i);
+    free(a->buf);
+    dset_free(a->set);
   }
-  t->state_bytes -= t->group_size;
   t->st.groups--;
-  free(g);
 }
 
 /* Frees a window with its groups (removed from the table). */
@@ -417,10 +556,16 @@ static void win_free(rn_fn_task_t *t, win_t *w) {
   for (group_t *g = w->head, *n; g; g = n) {
     n = g->wnext;
     gtab_remove(&t->tab, g);
-    group_free(t, g);
+    group_release(t, g);
+  }
+  for (chunk_t *c = w->chunks, *n; c; c = n) {
+    n = c->next;
+    t->state_bytes -= sizeof *c + c->cap;
+    free(c);
   }
   t->state_bytes -= sizeof *w + w->rows_cap;
   free(w->rows);
+  heap_remove(t, w);
   uint32_t i = w->idx;
   t->wins[i] = t->wins[--t->nwins];
   t->wins[i]->idx = i;
@@ -433,33 +578,65 @@ static win_t *find_aligned(rn_fn_task_t *t, int64_t start, int64_t end) {
   return NULL;
 }
 
-/* A new group with owned copies of kv in window w. */
+#define CHUNK_MAX (64u * 1024)
+
+/*
+ * n zeroed bytes (a multiple of 8) from window w's chunks. The first chunk
+ * holds exactly one group (a SESSION window has one), later ones double
+ * up to CHUNK_MAX. Returns NULL when out of memory.
+ */
+static void *win_alloc(rn_fn_task_t *t, win_t *w, size_t n) {
+  chunk_t *c = w->chunks;
+  if (!c || w->chunk_used + n > c->cap) {
+    size_t cap = c ? c->cap * 2 : n;
+    if (cap > CHUNK_MAX) cap = CHUNK_MAX;
+    if (cap < n) cap = n;
+    chunk_t *nc = malloc(sizeof *nc + cap);
+    if (!nc) return NULL;
+    nc->next = c;
+    nc->cap = cap;
+    w->chunks = nc;
+    w->chunk_used = 0;
+    t->state_bytes += sizeof *nc + cap;
+    c = nc;
+  }
+  void *p = (char *)(c + 1) + w->chunk_used;
+  w->chunk_used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+/* A new group with copies of kv (key text in the group) in window w. */
 static group_t *group_new(rn_fn_task_t *t, win_t *w, uint64_t hash, const rn_fn_value_t *kv) {
-  group_t *g = calloc(1, t->group_size);
+  size_t text = 0;
+  for (uint32_t i = 0; i < t->nkeys; i++)
+    if (is_text(kv[i].type)) text += kv[i].s.n;
+  size_t size = (t->group_size + text + 7) & ~(size_t)7;
+  if (t->tab.n + 1 > UINT32_MAX / 2) return NULL;
+  /* Grow the table first, so a failure leaves nothing half-made. */
+  if ((t->tab.n + 1) * 4 >= t->tab.cap * 3 && gtab_grow(&t->tab)) return NULL;
+  group_t *g = win_alloc(t, w, size);
   if (!g) return NULL;
-  g->keys = (rn_fn_value_t *)(g + 1);
-  g->accs = (acc_t *)(g->keys + t->nkeys);
   g->hash = hash;
+  rn_fn_value_t *gk = gkeys(g);
+  char *o = (char *)g + t->group_size;
   for (uint32_t i = 0; i < t->nkeys; i++) {
-    if (value_own(&g->keys[i], &kv[i])) {
-      for (uint32_t k = 0; k < i; k++) value_unown(&g->keys[k]);
-      free(g);
-      return NULL;
+    gk[i] = kv[i];
+    if (is_text(kv[i].type)) {
+      if (kv[i].s.n) memcpy(o, kv[i].s.p, kv[i].s.n);
+      gk[i].s.p = o;
+      o += kv[i].s.n;
     }
   }
-  for (uint32_t i = 0; i < t->naggs; i++) g->accs[i].v.type = RN_FN_T_NULL;
-  if (gtab_insert(&t->tab, g)) {
-    for (uint32_t k = 0; k < t->nkeys; k++) value_unown(&g->keys[k]);
-    free(g);
-    return NULL;
-  }
+  for (uint32_t i = 0; i < t->naggs; i++)
+    if (t->acc_lvl[i] >= 1) gacc(t, g, i)->v.type = RN_FN_T_NULL;
+  gtab_insert(&t->tab, g); /* cannot fail: the table has room */
   g->win = w;
   if (w->tail)
     w->tail->wnext = g;
   else
     w->head = g;
   w->tail = g;
-  t->state_bytes += t->group_size;
   t->st.groups++;
   return g;
 }
@@ -607,6 +784,29 @@ static void emit(rn_fn_task_t *t, rn_fn_output_t *o) {
   t->sink(t->opaque, o);
 }
 
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/*
+ * The members of the record value doc for SELECT *: as
+ * rn_fn_json_object_inner(), without validating again when the bound
+ * record already was (bind_record() scanned this very document).
+ */
+static int star_inner(const rn_fn_task_t *t, const char *doc, size_t len, size_t *off,
+                      size_t *n) {
+  if (t->jr.state != 1 || t->jr.doc != doc || t->jr.len != len)
+    return rn_fn_json_object_inner(doc, len, off, n);
+  size_t b = 0, e = len;
+  while (b < e && doc[b] != '{') b++;
+  while (e > b && doc[e - 1] != '}') e--;
+  b++;
+  e--;
+  while (b < e && is_blank(doc[b])) b++;
+  while (e > b && is_blank(doc[e - 1])) e--;
+  *off = b;
+  *n = e - b;
+  return 0;
+}
+
 /* Appends the value object of the select list for the current ev.rec/ev.row. */
 static int render_outs(rn_fn_task_t *t, const char *doc, size_t doclen) {
   const rn_fn_plan_t *p = t->plan;
@@ -618,7 +818,7 @@ static int render_outs(rn_fn_task_t *t, const char *doc, size_t doclen) {
     const rn_fn_out_t *o = &p->outs[i];
     if (o->kind == RN_FN_OUT_STAR) {
       size_t off = 0, n = 0;
-      if (!doc || rn_fn_json_object_inner(doc, doclen, &off, &n)) return RN_FN_EVAL_EDECODE;
+      if (!doc || star_inner(t, doc, doclen, &off, &n)) return RN_FN_EVAL_EDECODE;
       if (n) {
         if (!first) buf_put(b, ",", 1);
         buf_put(b, doc + off, n);
@@ -684,8 +884,8 @@ static const char *eval_reason(rn_fn_task_t *t, int rc) {
 static void emit_group(rn_fn_task_t *t, group_t *g) {
   const rn_fn_plan_t *p = t->plan;
   g->dirty = 0;
-  for (uint32_t i = 0; i < t->naggs; i++) acc_result(&p->aggs[i], &g->accs[i], &t->res[i]);
-  rn_fn_group_row_t row = {.keys = g->keys, .aggs = t->res, .window_start = g->win->start,
+  for (uint32_t i = 0; i < t->naggs; i++) acc_result(&p->aggs[i], gacc(t, g, i), &t->res[i]);
+  rn_fn_group_row_t row = {.keys = gkeys(g), .aggs = t->res, .window_start = g->win->start,
                            .window_end = g->win->end};
   /* May run in the middle of a record (re-emission within allowed
      lateness): keep the record's scratch strings and binding. */
@@ -708,7 +908,7 @@ static void emit_group(rn_fn_task_t *t, group_t *g) {
     for (uint32_t i = 0; i < t->nkeys; i++) {
       if (i) buf_put(k, ",", 1);
       buf_put(k, t->key_names[i], strlen(t->key_names[i]));
-      buf_value(k, &g->keys[i]);
+      buf_value(k, &gkeys(g)[i]);
     }
     buf_put(k, "}", 1);
     if (k->oom) return;
@@ -725,6 +925,25 @@ static void emit_group(rn_fn_task_t *t, group_t *g) {
   emit(t, &o);
 }
 
+/*
+ * The record's field accessor: rn_fn_json_record_field() with a per-record
+ * cache of non-text values (text may live in the evaluation scratch, which
+ * expressions rewind; numbers are what is worth keeping anyway).
+ */
+static int cached_field(void *opaque, uint32_t slot, rn_fn_value_t *out, rn_fn_eval_t *ev) {
+  rn_fn_task_t *t = opaque;
+  if (slot < t->paths.nslots && t->fgen[slot] == t->gen) {
+    *out = t->fcache[slot];
+    return 0;
+  }
+  int rc = rn_fn_json_record_field(&t->jr, slot, out, ev);
+  if (rc == 0 && slot < t->paths.nslots && !is_text(out->type)) {
+    t->fcache[slot] = *out;
+    t->fgen[slot] = t->gen;
+  }
+  return rc;
+}
+
 /* Binds the JSON record and validates the value (the whole document once). */
 static int bind_record(rn_fn_task_t *t, rn_fn_record_t *rec, int32_t part, int64_t off,
                        int64_t ts, const char *key, int32_t klen, const char *val,
@@ -736,6 +955,12 @@ static int bind_record(rn_fn_task_t *t, rn_fn_record_t *rec, int32_t part, int64
   rec->offset = off;
   rec->timestamp = ts;
   rn_fn_json_record_bind(&t->jr, rec, val, vlen);
+  rec->field = cached_field;
+  rec->opaque = t;
+  if (++t->gen == 0) { /* wrapped: forget every generation */
+    memset(t->fgen, 0, (t->paths.nslots + 1) * sizeof *t->fgen);
+    t->gen = 1;
+  }
   int rc = rn_fn_json_extract(&t->paths, val, vlen, t->vals, NULL);
   t->jr.state = rc == 0 ? 1 : rc;
   return rc;
@@ -833,19 +1058,39 @@ static uint32_t collect(rn_fn_task_t *t, int early) {
 /* Fires due windows and frees windows past allowed lateness. */
 static void fire(rn_fn_task_t *t) {
   if (t->wm == WM_NONE) return;
-  uint32_t n = collect(t, 0);
+  /* The due windows are at the top of the heap. Fired ones are past
+     allowed lateness: freed. Open ones fire: taken out of the heap (so
+     none is freed before it is emitted), emitted in collect()'s order,
+     then freed at once or put back with their purge time. */
+  if (!t->hn || win_due(t, t->heap[0]) > t->wm) return;
+  if (t->fire_cap < t->nwins || !t->fire_list) {
+    win_t **nl = realloc(t->fire_list, (t->nwins + 1) * sizeof *nl);
+    if (!nl) return;
+    t->fire_list = nl;
+    t->fire_cap = t->nwins;
+  }
+  uint32_t n = 0;
+  while (t->hn && win_due(t, t->heap[0]) <= t->wm) {
+    win_t *w = t->heap[0];
+    if (w->fired) {
+      win_free(t, w);
+      continue;
+    }
+    heap_remove(t, w);
+    w->fired = 1;
+    t->fire_list[n++] = w;
+  }
+  if (n > 1) qsort(t->fire_list, n, sizeof *t->fire_list, win_cmp);
+  for (uint32_t i = 0; i < n; i++) {
+    t->st.windows_fired++;
+    emit_window(t, t->fire_list[i], 0);
+  }
   for (uint32_t i = 0; i < n; i++) {
     win_t *w = t->fire_list[i];
-    w->fired = 1;
-    t->st.windows_fired++;
-    emit_window(t, w, 0);
-  }
-  for (uint32_t i = 0; i < t->nwins;) {
-    win_t *w = t->wins[i];
-    if (w->fired && sat_sub(w->end - 1, -t->opts.allowed_lateness_ms) <= t->wm)
-      win_free(t, w); /* swaps the last window into i */
+    if (win_due(t, w) <= t->wm)
+      win_free(t, w);
     else
-      i++;
+      heap_insert(t, w);
   }
 }
 
@@ -941,7 +1186,7 @@ static int eval_args(rn_fn_task_t *t) {
 
 static int accumulate(rn_fn_task_t *t, group_t *g) {
   for (uint32_t i = 0; i < t->naggs; i++)
-    if (acc_add(t, &t->plan->aggs[i], &g->accs[i], &t->av[i])) return -ENOMEM;
+    if (acc_add(t, &t->plan->aggs[i], gacc(t, g, i), &t->av[i])) return -ENOMEM;
   g->dirty = 1;
   return 0;
 }
@@ -986,9 +1231,9 @@ static int session_record(rn_fn_task_t *t, int64_t ts, const rn_record_t *r, int
     again = 0;
     if (!t->tab.cap) break;
     uint32_t mask = t->tab.cap - 1;
-    for (uint32_t j = (uint32_t)h & mask; t->tab.slot[j]; j = (j + 1) & mask) {
-      group_t *g = t->tab.slot[j];
-      if (g == keep || g->hash != h || !keys_same(t, g, t->kv)) continue;
+    for (uint32_t j = (uint32_t)h & mask; t->tab.slot[j].g; j = (j + 1) & mask) {
+      group_t *g = t->tab.slot[j].g;
+      if (g == keep || t->tab.slot[j].hash != h || !keys_same(t, g, t->kv)) continue;
       if (g->win->start > e || g->win->end < s) continue;
       if (g->win->start < s) s = g->win->start;
       if (g->win->end > e) e = g->win->end;
@@ -998,7 +1243,7 @@ static int session_record(rn_fn_task_t *t, int64_t ts, const rn_record_t *r, int
       }
       /* Merge g into keep, then rescan (removal reshuffles the chain). */
       for (uint32_t i = 0; i < t->naggs; i++)
-        if (acc_merge(&p->aggs[i], &keep->accs[i], &g->accs[i])) return -ENOMEM;
+        if (acc_merge(&p->aggs[i], gacc(t, keep, i), gacc(t, g, i))) return -ENOMEM;
       win_t *gw = g->win;
       if (gw->rows_len) {
         win_t *kw = keep->win;
@@ -1038,6 +1283,7 @@ static int session_record(rn_fn_task_t *t, int64_t ts, const rn_record_t *r, int
   w->end = e;
   int fired_before = w->fired;
   w->fired = (t->wm != WM_NONE && e - 1 <= t->wm);
+  heap_update(t, w);
   if (t->session_rows) {
     if (hold_row(t, w, r, part)) return -ENOMEM;
     if (w->fired) {
@@ -1211,10 +1457,10 @@ static void process_record(rn_fn_task_t *t, int32_t part, part_t *pp, const rn_r
       group_t *g = NULL;
       if (t->tab.cap) {
         uint32_t mask = t->tab.cap - 1;
-        for (uint32_t j = (uint32_t)h & mask; t->tab.slot[j]; j = (j + 1) & mask) {
-          group_t *x = t->tab.slot[j];
-          if (x->hash == h && x->win->start == ws[i] && x->win->end == we[i] &&
-              keys_same(t, x, t->kv)) {
+        for (uint32_t j = (uint32_t)h & mask; t->tab.slot[j].g; j = (j + 1) & mask) {
+          if (t->tab.slot[j].hash != h) continue;
+          group_t *x = t->tab.slot[j].g;
+          if (x->win->start == ws[i] && x->win->end == we[i] && keys_same(t, x, t->kv)) {
             g = x;
             break;
           }
@@ -1228,6 +1474,7 @@ static void process_record(rn_fn_task_t *t, int32_t part, part_t *pp, const rn_r
         }
         if (have_wm && maxts <= t->wm && !w->fired) {
           w->fired = 1; /* created after its firing time, within lateness */
+          heap_update(t, w);
           t->st.windows_fired++;
         }
         if (!(g = group_new(t, w, h, t->kv))) {
@@ -1384,6 +1631,10 @@ int rn_fn_task_new(const rn_fn_plan_t *plan, const rn_fn_task_opts_t *opts, rn_f
   if (rn_fn_eval_init(&t->ev, 0)) goto fail;
   if (rn_fn_json_paths_build(&t->paths, plan->fields, plan->nfields)) goto fail;
   t->vals = calloc(t->paths.nslots + 1, sizeof *t->vals);
+  t->fcache = calloc(t->paths.nslots + 1, sizeof *t->fcache);
+  t->fgen = calloc(t->paths.nslots + 1, sizeof *t->fgen);
+  t->gen = 1;
+  if (!t->fcache || !t->fgen) goto fail;
   t->jr.paths = &t->paths;
   t->jr.vals = t->vals;
   t->kexpr = calloc(t->nkeys + 1, sizeof *t->kexpr);
@@ -1405,7 +1656,16 @@ int rn_fn_task_new(const rn_fn_plan_t *plan, const rn_fn_task_opts_t *opts, rn_f
     t->args_use_window |= (uint8_t)expr_uses_window(plan->aggs[i].arg);
   for (uint32_t i = 0; i < t->nkeys; i++)
     t->args_use_window |= (uint8_t)expr_uses_window(t->kexpr[i]);
-  t->group_size = sizeof(group_t) + t->nkeys * sizeof(rn_fn_value_t) + t->naggs * sizeof(acc_t);
+  t->acc_off = calloc(t->naggs + 1, sizeof *t->acc_off);
+  t->acc_lvl = calloc(t->naggs + 1, sizeof *t->acc_lvl);
+  if (!t->acc_off || !t->acc_lvl) goto fail;
+  t->group_size = sizeof(group_t) + t->nkeys * sizeof(rn_fn_value_t);
+  for (uint32_t i = 0; i < t->naggs; i++) {
+    int lvl = acc_level(&plan->aggs[i]);
+    t->acc_lvl[i] = (uint8_t)lvl;
+    t->acc_off[i] = (uint32_t)t->group_size;
+    t->group_size += lvl == 0 ? ACC_LEVEL0_SIZE : lvl == 1 ? ACC_LEVEL1_SIZE : sizeof(acc_t);
+  }
   if (!get_part(t, t->opts.npartitions - 1)) goto fail;
   *out = t;
   return 0;
@@ -1419,7 +1679,10 @@ void rn_fn_task_free(rn_fn_task_t *t) {
   if (!t) return;
   while (t->nwins) win_free(t, t->wins[t->nwins - 1]);
   free(t->wins);
+  free(t->heap);
   free(t->tab.slot);
+  free(t->acc_off);
+  free(t->acc_lvl);
   free(t->fire_list);
   if (t->out_names)
     for (uint32_t i = 0; i < t->plan->nouts; i++) free(t->out_names[i]);
@@ -1432,6 +1695,8 @@ void rn_fn_task_free(rn_fn_task_t *t) {
   free(t->av);
   free(t->res);
   free(t->vals);
+  free(t->fcache);
+  free(t->fgen);
   free(t->parts);
   free(t->kbuf.p);
   free(t->vbuf.p);
@@ -1481,7 +1746,7 @@ int rn_fn_task_advance(rn_fn_task_t *t, int64_t now) {
 
 void rn_fn_task_stats(const rn_fn_task_t *t, rn_fn_task_stats_t *st) {
   *st = t->st;
-  st->state_bytes = t->state_bytes + t->tab.cap * sizeof(group_t *);
+  st->state_bytes = t->state_bytes + t->tab.cap * sizeof(gslot_t);
   st->watermark = t->wm;
 }
 
@@ -1587,16 +1852,21 @@ int rn_fn_task_snapshot(const rn_fn_task_t *t, rn_wr_t *w) {
     rn_wr_u32(w, ng);
     for (group_t *g = x->head; g; g = g->wnext) {
       rn_wr_i8(w, (int8_t)g->dirty);
-      for (uint32_t k = 0; k < t->nkeys; k++) put_value(w, &g->keys[k]);
+      for (uint32_t k = 0; k < t->nkeys; k++) put_value(w, &gkeys(g)[k]);
       for (uint32_t a = 0; a < t->naggs; a++) {
-        const acc_t *ac = &g->accs[a];
+        /* Fields a level does not keep are written as their unused
+           values (seq 0, value NULL, no distinct set). */
+        const acc_t *ac = gacc(t, g, a);
+        int lvl = t->acc_lvl[a];
+        static const rn_fn_value_t null_value = {.type = RN_FN_T_NULL};
         rn_wr_i64(w, ac->n);
-        rn_wr_i64(w, ac->seq);
-        put_value(w, &ac->v);
-        rn_wr_u32(w, ac->set ? ac->set->n : 0);
-        if (ac->set)
-          for (uint32_t s = 0; s < ac->set->cap; s++)
-            if (ac->set->v[s].type != RN_FN_T_ANY) put_value(w, &ac->set->v[s]);
+        rn_wr_i64(w, lvl >= 2 ? ac->seq : 0);
+        put_value(w, lvl >= 1 ? &ac->v : &null_value);
+        const dset_t *set = lvl >= 2 ? ac->set : NULL;
+        rn_wr_u32(w, set ? set->n : 0);
+        if (set)
+          for (uint32_t s = 0; s < set->cap; s++)
+            if (set->v[s].type != RN_FN_T_ANY) put_value(w, &set->v[s]);
       }
     }
     rn_wr_u32(w, x->nrows);
@@ -1657,6 +1927,7 @@ int rn_fn_task_restore(rn_fn_task_t *t, const uint8_t *bytes, size_t len) {
       goto bad;
     }
     w->fired = (uint8_t)fired;
+    heap_update(t, w);
     for (uint32_t gi = 0; gi < ng; gi++) {
       uint8_t dirty = rn_rd_i8(&r) != 0;
       for (uint32_t k = 0; k < t->nkeys; k++) get_value(&r, &t->kv[k]);
@@ -1670,25 +1941,35 @@ int rn_fn_task_restore(rn_fn_task_t *t, const uint8_t *bytes, size_t len) {
       }
       g->dirty = dirty;
       for (uint32_t a = 0; a < t->naggs; a++) {
-        acc_t *ac = &g->accs[a];
+        acc_t *ac = gacc(t, g, a);
+        int lvl = t->acc_lvl[a];
         ac->n = rn_rd_i64(&r);
-        ac->seq = rn_rd_i64(&r);
+        int64_t aseq = rn_rd_i64(&r);
         rn_fn_value_t v;
         get_value(&r, &v);
         uint32_t nd = rn_rd_u32(&r);
         if (rn_rd_err(&r) || nd > rn_rd_left(&r)) goto bad;
-        if (acc_store(ac, &v)) {
-          rc = -ENOMEM;
-          goto bad;
+        /* Fields outside the aggregate's level are never read by it:
+           they are checked for well-formedness and dropped. SUM and AVG
+           only ever hold numbers (or NULL). */
+        if (lvl >= 2) {
+          ac->seq = aseq;
+          if (acc_store(ac, &v)) {
+            rc = -ENOMEM;
+            goto bad;
+          }
+        } else if (lvl == 1) {
+          if (is_text(v.type)) goto bad;
+          ac->v = v;
         }
-        if (nd && !(ac->set = dset_new())) {
+        if (nd && lvl >= 2 && !(ac->set = dset_new())) {
           rc = -ENOMEM;
           goto bad;
         }
         for (uint32_t d = 0; d < nd; d++) {
           get_value(&r, &v);
           if (rn_rd_err(&r)) goto bad;
-          if (dset_add(ac->set, &v) < 0) {
+          if (lvl >= 2 && dset_add(ac->set, &v) < 0) {
             rc = -ENOMEM;
             goto bad;
           }

@@ -4,8 +4,9 @@
 #   tools/bootstrap.sh run [runneld options]  install what is missing, build,
 #                                             start runneld (./data, 127.0.0.1:9092)
 #   tools/bootstrap.sh test [make check args] install what is missing, build,
-#                                             run the whole test suite, and end
-#                                             with "N passed, M failed"
+#                                             run the whole test suite (then again
+#                                             under ASan+UBSan, RN_SANITIZERS),
+#                                             and end with "N passed, M failed"
 #   tools/bootstrap.sh build                  install and build only
 #
 # Packages are installed with apt-get (through sudo when not root); the
@@ -72,16 +73,45 @@ test)
   build
   status=0
   make -s -C build -j"$(nproc)" check "$@" || status=$?
-  log=build/test-suite.log
-  pass=$(sed -n 's/^# PASS: *//p' "$log" | head -n1)
-  fail=$(sed -n 's/^# FAIL: *//p' "$log" | head -n1)
-  xpass=$(sed -n 's/^# XPASS: *//p' "$log" | head -n1)
-  error=$(sed -n 's/^# ERROR: *//p' "$log" | head -n1)
-  skip=$(sed -n 's/^# SKIP: *//p' "$log" | head -n1)
-  failed=$(( ${fail:-0} + ${xpass:-0} + ${error:-0} ))
-  [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
-  echo "(${skip:-0} skipped; details in build/test-suite.log)"
-  echo "${pass:-0} passed, ${failed} failed"
+  # Counts of a test-suite.log: sets pass, failed and skip (adding to them).
+  count() {
+    c_pass=$(sed -n 's/^# PASS: *//p' "$1" | head -n1)
+    c_fail=$(sed -n 's/^# FAIL: *//p' "$1" | head -n1)
+    c_xpass=$(sed -n 's/^# XPASS: *//p' "$1" | head -n1)
+    c_error=$(sed -n 's/^# ERROR: *//p' "$1" | head -n1)
+    c_skip=$(sed -n 's/^# SKIP: *//p' "$1" | head -n1)
+    c_failed=$(( ${c_fail:-0} + ${c_xpass:-0} + ${c_error:-0} ))
+    [ "$2" -ne 0 ] && [ "$c_failed" -eq 0 ] && c_failed=1
+    pass=$(( pass + ${c_pass:-0} ))
+    failed=$(( failed + c_failed ))
+    skip=$(( skip + ${c_skip:-0} ))
+  }
+  pass=0 failed=0 skip=0
+  count build/test-suite.log "$status"
+  logs="build/test-suite.log"
+  # The suite again in an ASan+UBSan build (build/san, `make
+  # check-sanitizers`, docs/reliability.md). RN_SANITIZERS=0 skips it,
+  # =c runs the C tests only; by default it runs when no make arguments
+  # narrowed the normal run.
+  san=${RN_SANITIZERS:-}
+  [ -z "$san" ] && { [ $# -eq 0 ] && san=all || san=0; }
+  if [ "$san" != 0 ]; then
+    san_tests=""
+    if [ "$san" = c ]; then
+      san_tests=$(make -s --no-print-directory -C build print-san-c-tests)
+    fi
+    san_status=0
+    make -s -C build check-sanitizers SAN_BUILDDIR="$top/build/san" SAN_JOBS="$(nproc)" \
+      SAN_TESTS="$san_tests" || san_status=$?
+    if [ -f build/san/test-suite.log ]; then
+      count build/san/test-suite.log "$san_status"
+    else
+      failed=$(( failed + 1 ))
+    fi
+    logs="$logs and build/san/test-suite.log"
+  fi
+  echo "(${skip} skipped; details in $logs)"
+  echo "${pass} passed, ${failed} failed"
   [ "$failed" -eq 0 ]
   ;;
 *)

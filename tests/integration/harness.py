@@ -375,6 +375,20 @@ class Broker:
             pass
         return None
 
+    def sanitized(self):
+        """True when the running broker was built with ASan/UBSan (its
+        memory figures then include shadow memory and the quarantine)."""
+        try:
+            with open("/proc/%d/maps" % self.pid) as f:
+                return any("libasan" in line or "libubsan" in line for line in f)
+        except (OSError, TypeError):
+            return False
+
+    def rss_slack_kb(self, mib):
+        """An RSS growth bound of mib MiB, widened for sanitizer builds
+        (x4 plus ASan's 256 MiB quarantine)."""
+        return (mib * 4 + 256) * 1024 if self.sanitized() else mib * 1024
+
     def log_text(self):
         try:
             with open(self.log_path, "rb") as f:
