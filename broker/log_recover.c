@@ -700,12 +700,13 @@ rn_err_t rn_log_open(rn_uring_t *ring, const char *dir, const rn_log_config_t *c
     }
     seg->size = end_pos;
     rn__open_drop_from(log, i + 1, "after the truncation point");
-    if (end_pos == 0 && i > 0) {
-      /* Nothing valid: the previous segment becomes the active one. Its
-       * range still ends at this base when the base was right (its last
-       * records may have been cleaned away: offsets are not reused). */
-      if (base_ok && log->segs[i - 1]->next_offset < seg->base)
-        log->segs[i - 1]->next_offset = seg->base;
+    if (end_pos == 0 && i > 0 && !base_ok) {
+      /* Nothing of this segment can follow: the previous segment becomes
+       * the active one, ending where its data ends. (With a right base
+       * the empty segment stays the active one: the previous segment's
+       * range may end with cleaned-away records, and appending there
+       * would put an offset after a gap the scan of an active segment
+       * does not accept, I3.) */
       rn__open_drop_from(log, i, "empty after truncation");
       if ((err = rn__seg_index_own(log->segs[i - 1]))) goto fail;
       rn__seg_index_finish(log->segs[i - 1]);
