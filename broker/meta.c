@@ -169,10 +169,6 @@ typedef struct rn__replay {
    * have[] says whether any record was seen */
   char *bcfg[2][RN_BCFG__COUNT];
   int have_bcfg[2];
-  int done;
-  rn_err_t err;
-  uint8_t *buf;
-  size_t len;
 } rn__replay_t;
 
 static rn__pending_topic_t *rn__pending_find(rn__replay_t *r, const char *name) {
@@ -317,12 +313,9 @@ static rn_err_t rn__apply(rn__replay_t *r, rn_bytes_t value) {
   return 0;
 }
 
-static void rn__replay_read_cb(rn_log_read_t *rd, rn_err_t err) {
-  rn__replay_t *r = rd->arg;
-  r->err = err;
-  r->buf = rd->buf;
-  r->len = rd->len;
-  r->done = 1;
+/* One metadata record at start-up (strict: a bad record stops the start). */
+static rn_err_t rn__replay_rec(void *arg, const rn_record_t *rec) {
+  return rn__apply(arg, rec->value);
 }
 
 /* Removes <data>/<name>-<digits> directories left by a deletion that a
@@ -373,42 +366,8 @@ rn_err_t rn_meta_open(rn_broker_t *b) {
   if ((err = rn_dyncfg_init(b))) return err;
   rn_batch_iter_t it;
   rn_batch_iter_init(&it, 64 << 20);
-  int64_t off = rn_log_start_offset(b->meta_log);
-  int64_t hw = rn_log_high_watermark(b->meta_log);
-  while (!err && off < hw) {
-    rn_log_read_t rd = {0};
-    rd.offset = off;
-    rd.max_bytes = 1 << 20;
-    rd.max_offset = hw;
-    rd.cb = rn__replay_read_cb;
-    rd.arg = &r;
-    r.done = 0;
-    if ((err = rn_log_read(b->meta_log, &rd))) break;
-    while (!r.done) uv_run(b->loop, UV_RUN_ONCE);
-    if ((err = r.err)) break;
-    size_t pos = 0;
-    int64_t next = off;
-    while (!err && pos + RN_BATCH_HEADER_SIZE <= r.len) {
-      rn_batch_hdr_t h;
-      rn_batch_parse_hdr(r.buf + pos, r.len - pos, &h);
-      size_t sz = (size_t)rn_batch_size(&h);
-      if (sz > r.len - pos) break;
-      if ((err = rn_batch_iter_reset(&it, r.buf + pos, sz))) break;
-      rn_record_t rec;
-      int rc;
-      while ((rc = rn_batch_iter_next(&it, &rec)) == 1)
-        if (rec.offset >= off && (err = rn__apply(&r, rec.value))) break;
-      if (rc < 0 && !err) err = rc;
-      next = h.base_offset + h.last_offset_delta + 1;
-      pos += sz;
-    }
-    free(r.buf);
-    if (next <= off) {
-      RN_ERROR("metadata log does not advance at offset %lld", (long long)off);
-      err = RN_ERR_CORRUPT_MESSAGE;
-    }
-    off = next;
-  }
+  err = rn_log_replay(b, b->meta_log, "metadata log", RN_BATCH_ATTR_CONTROL, 1, &it,
+                      rn__replay_rec, &r);
   rn_batch_iter_free(&it);
   /* Dynamic broker configs first: topic log configs derive from them. */
   for (int level = 0; level < 2; level++) {

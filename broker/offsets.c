@@ -467,8 +467,6 @@ typedef struct rn__wait {
   int done;
   rn_err_t err;
   rn_topic_t *t;
-  uint8_t *buf;
-  size_t len;
 } rn__wait_t;
 
 static void rn__created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg) {
@@ -479,78 +477,9 @@ static void rn__created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg)
   if (err) RN_ERROR("cannot create %s: %s", RN_OFFSETS_TOPIC, msg ? msg : rn_err_name(err));
 }
 
-static void rn__read_cb(rn_log_read_t *rd, rn_err_t err) {
-  rn__wait_t *w = rd->arg;
-  w->err = err;
-  w->buf = rd->buf;
-  w->len = rd->len;
-  w->done = 1;
-}
-
-/* Replays one partition in offset order. Undecodable records and batches
- * are logged and skipped: losing one commit means re-reading a little,
- * refusing to start would stop every consumer. */
-static rn_err_t rn__replay_partition(rn_groups_t *gs, rn_partition_t *p, rn_batch_iter_t *it) {
-  uv_loop_t *loop = gs->b->loop;
-  int64_t off = rn_log_start_offset(p->log), hw = rn_log_high_watermark(p->log);
-  while (off < hw) {
-    rn__wait_t w = {0};
-    rn_log_read_t rd;
-    memset(&rd, 0, sizeof rd);
-    rd.offset = off;
-    rd.max_bytes = 1 << 20;
-    rd.max_offset = hw;
-    rd.cb = rn__read_cb;
-    rd.arg = &w;
-    rn_err_t err = rn_log_read(p->log, &rd);
-    if (err) return err;
-    while (!w.done) uv_run(loop, UV_RUN_ONCE);
-    if (w.err) {
-      free(w.buf);
-      return w.err;
-    }
-    size_t pos = 0;
-    int64_t next = off;
-    while (pos + RN_BATCH_HEADER_SIZE <= w.len) {
-      rn_batch_hdr_t h;
-      rn_batch_parse_hdr(w.buf + pos, w.len - pos, &h);
-      int64_t sz = rn_batch_size(&h);
-      if (sz < RN_BATCH_HEADER_SIZE || (size_t)sz > w.len - pos) break;
-      next = h.base_offset + h.last_offset_delta + 1;
-      if (!(h.attributes & (RN_BATCH_ATTR_CONTROL | RN_BATCH_ATTR_TRANSACTIONAL))) {
-        err = rn_batch_iter_reset(it, w.buf + pos, (size_t)sz);
-        if (err) {
-          RN_ERROR("%s-%d: skipping undecodable batch at offset %lld: %s", RN_OFFSETS_TOPIC,
-                   p->index, (long long)h.base_offset, rn_err_name(err));
-        } else {
-          rn_record_t rec;
-          int rc;
-          while ((rc = rn_batch_iter_next(it, &rec)) == 1) {
-            if (rec.offset < off) continue;
-            err = rn_offsets_apply(gs, rec.key, rec.value);
-            if (err == -ENOMEM) {
-              free(w.buf);
-              return err;
-            }
-            if (err)
-              RN_ERROR("%s-%d: skipping undecodable record at offset %lld", RN_OFFSETS_TOPIC,
-                       p->index, (long long)rec.offset);
-          }
-          if (rc < 0 || rc == RN_ERR_CORRUPT_MESSAGE)
-            RN_ERROR("%s-%d: batch at offset %lld is corrupt; rest skipped", RN_OFFSETS_TOPIC,
-                     p->index, (long long)h.base_offset);
-        }
-      }
-      pos += (size_t)sz;
-    }
-    free(w.buf);
-    if (next <= off) {
-      RN_ERROR("%s-%d does not advance at offset %lld", RN_OFFSETS_TOPIC, p->index, (long long)off);
-      return RN_ERR_CORRUPT_MESSAGE;
-    }
-    off = next;
-  }
-  return 0;
+/* One record of __consumer_offsets at start-up. */
+static rn_err_t rn__replay_rec(void *arg, const rn_record_t *rec) {
+  return rn_offsets_apply(arg, rec->key, rec->value);
 }
 
 static void rn__expire_tick(uv_timer_t *t) {
@@ -589,8 +518,15 @@ rn_err_t rn_groups_open(rn_broker_t *b) {
   rn_batch_iter_init(&it, 0);
   rn_err_t err = 0;
   for (int32_t i = 0; i < t->nparts && !err; i++) {
-    err = rn__replay_partition(gs, &t->parts[i], &it);
-    if (err) RN_ERROR("cannot replay %s-%d: %s", RN_OFFSETS_TOPIC, i, rn_err_name(err));
+    /* Undecodable records and batches are logged and skipped: losing
+     * one commit means re-reading a little, refusing to start would stop
+     * every consumer. Transactional data is not group state. */
+    char name[64];
+    snprintf(name, sizeof name, "%s-%d", RN_OFFSETS_TOPIC, i);
+    err = rn_log_replay(b, t->parts[i].log, name,
+                        RN_BATCH_ATTR_CONTROL | RN_BATCH_ATTR_TRANSACTIONAL, 0, &it,
+                        rn__replay_rec, gs);
+    if (err) RN_ERROR("cannot replay %s: %s", name, rn_err_name(err));
   }
   rn_batch_iter_free(&it);
   if (err) return err;

@@ -357,6 +357,28 @@ rn_uuid_t rn_uuid_random(void);
 /* Opens <data>/__runnel_metadata-0 and replays it, recreating topics.
  * Runs the loop until the replay is done. Returns 0 or an error. */
 rn_err_t rn_meta_open(rn_broker_t *b);
+
+/* ---- internal logs (log_replay.c) ------------------------------------------- */
+
+/* A record of an internal log being replayed; rec and its views are valid
+ * during the call. Return 0, -ENOMEM (stops the replay) or another error. */
+typedef rn_err_t (*rn_log_replay_fn)(void *arg, const rn_record_t *rec);
+
+/*
+ * Start-up replay of an internal log (metadata, __consumer_offsets,
+ * __transaction_state), on the loop thread before the broker serves: reads
+ * every batch from the log start offset to the high watermark, spinning
+ * b->loop until each read completes, and calls fn(arg, rec) for each
+ * record of the batches whose attributes share no bit with skip_attrs
+ * (e.g. RN_BATCH_ATTR_CONTROL). it is the caller's batch iterator (its
+ * decompression buffer is reused). strict = 1: an undecodable batch or a
+ * callback error stops the replay with that error; strict = 0: they are
+ * logged with name and skipped (losing one record beats refusing to
+ * start), except -ENOMEM. Returns 0, the error, or RN_ERR_CORRUPT_MESSAGE
+ * when the log does not advance.
+ */
+rn_err_t rn_log_replay(rn_broker_t *b, rn_log_t *log, const char *name, int16_t skip_attrs,
+                       int strict, rn_batch_iter_t *it, rn_log_replay_fn fn, void *arg);
 typedef void (*rn_meta_cb)(void *arg, rn_err_t err);
 /* Durably records a topic creation (fdatasync'd) then calls cb. */
 rn_err_t rn_meta_topic_created(rn_broker_t *b, const rn_topic_t *t, rn_meta_cb cb, void *arg);

@@ -1046,8 +1046,6 @@ typedef struct rn__wait {
   int done;
   rn_err_t err;
   rn_topic_t *t;
-  uint8_t *buf;
-  size_t len;
 } rn__wait_t;
 
 static void rn__created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg) {
@@ -1058,67 +1056,9 @@ static void rn__created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg)
   if (err) RN_ERROR("cannot create %s: %s", RN_TXN_TOPIC, msg ? msg : rn_err_name(err));
 }
 
-static void rn__read_cb(rn_log_read_t *rd, rn_err_t err) {
-  rn__wait_t *w = rd->arg;
-  w->err = err;
-  w->buf = rd->buf;
-  w->len = rd->len;
-  w->done = 1;
-}
-
-static rn_err_t rn__replay(rn_txn_coord_t *c, rn_partition_t *p) {
-  uv_loop_t *loop = c->b->loop;
-  int64_t off = rn_log_start_offset(p->log), hw = rn_log_high_watermark(p->log);
-  while (off < hw) {
-    rn__wait_t w = {0};
-    rn_log_read_t rd;
-    memset(&rd, 0, sizeof rd);
-    rd.offset = off;
-    rd.max_bytes = 1 << 20;
-    rd.max_offset = hw;
-    rd.cb = rn__read_cb;
-    rd.arg = &w;
-    rn_err_t err = rn_log_read(p->log, &rd);
-    if (err) return err;
-    while (!w.done) uv_run(loop, UV_RUN_ONCE);
-    if (w.err) {
-      free(w.buf);
-      return w.err;
-    }
-    size_t pos = 0;
-    int64_t next = off;
-    while (pos + RN_BATCH_HEADER_SIZE <= w.len) {
-      rn_batch_hdr_t h;
-      rn_batch_parse_hdr(w.buf + pos, w.len - pos, &h);
-      int64_t sz = rn_batch_size(&h);
-      if (sz < RN_BATCH_HEADER_SIZE || (size_t)sz > w.len - pos) break;
-      next = h.base_offset + h.last_offset_delta + 1;
-      err = rn_batch_iter_reset(&c->it, w.buf + pos, (size_t)sz);
-      if (err) {
-        RN_ERROR("%s-0: skipping undecodable batch at offset %lld: %s", RN_TXN_TOPIC,
-                 (long long)h.base_offset, rn_err_name(err));
-      } else {
-        rn_record_t rec;
-        int rc;
-        while ((rc = rn_batch_iter_next(&c->it, &rec)) == 1) {
-          if (rec.offset < off) continue;
-          err = rn__apply(c, rec.key, rec.value);
-          if (err == -ENOMEM) {
-            free(w.buf);
-            return err;
-          }
-          if (err)
-            RN_ERROR("%s-0: skipping undecodable record at offset %lld", RN_TXN_TOPIC,
-                     (long long)rec.offset);
-        }
-      }
-      pos += (size_t)sz;
-    }
-    free(w.buf);
-    if (next <= off) return RN_ERR_CORRUPT_MESSAGE;
-    off = next;
-  }
-  return 0;
+/* One record of __transaction_state at start-up. */
+static rn_err_t rn__replay_rec(void *arg, const rn_record_t *rec) {
+  return rn__apply(arg, rec->key, rec->value);
 }
 
 rn_err_t rn_txn_open(rn_broker_t *b) {
@@ -1151,7 +1091,8 @@ rn_err_t rn_txn_open(rn_broker_t *b) {
   }
   b->txn = c;
   rn_batch_iter_init(&c->it, 0);
-  rn_err_t err = rn__replay(c, &t->parts[0]);
+  rn_err_t err = rn_log_replay(b, t->parts[0].log, RN_TXN_TOPIC "-0", RN_BATCH_ATTR_CONTROL, 0,
+                               &c->it, rn__replay_rec, c);
   rn_batch_iter_free(&c->it);
   if (err) {
     RN_ERROR("cannot replay %s-0: %s", RN_TXN_TOPIC, rn_err_name(err));
