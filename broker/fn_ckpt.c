@@ -158,6 +158,13 @@ int rn_fn_ckpt_load(const char *path, rn_fn_ckpt_t *out) {
   }
   memcpy(out->snapshot, sp, sl);
   out->snapshot_len = sl;
+  out->txn_pid = -1;
+  if (rn_rd_left(&rd) >= 4 + 8 + 2 + 1 && rn_rd_u32(&rd) == RN_FN_CKPT_TXN_TAG) {
+    out->txn_pid = rn_rd_i64(&rd);
+    out->txn_epoch = rn_rd_i16(&rd);
+    out->txn_pending = rn_rd_i8(&rd) == 1;
+    if (rn_rd_err(&rd) || out->txn_pid < 0) out->txn_pid = -1;
+  }
   out->seq = seq;
   out->created_ms = created;
   free(pl);
@@ -209,6 +216,12 @@ int rn_fn_ckpt_write(rn_fn_ckpt_file_t *f, rn_fn_ckpt_t *c) {
   rn_wr_i64(&w, (int64_t)c->dlq_records);
   rn_wr_u32(&w, (uint32_t)c->snapshot_len);
   rn_wr_raw(&w, c->snapshot, c->snapshot_len);
+  if (c->txn_pid >= 0) {
+    rn_wr_u32(&w, RN_FN_CKPT_TXN_TAG);
+    rn_wr_i64(&w, c->txn_pid);
+    rn_wr_i16(&w, c->txn_epoch);
+    rn_wr_i8(&w, c->txn_pending ? 1 : 0);
+  }
   if (w.err) {
     rn_wr_free(&w);
     return -ENOMEM;

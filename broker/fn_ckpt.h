@@ -42,12 +42,22 @@
  *     u64 result records, u64 late records, u64 dlq records appended to
  *         the output topics up to this checkpoint (durable, see below)
  *     u32 snapshot length, then rn_fn_task_snapshot() bytes (runtime.h)
+ *     optional transaction trailer (delivery = exactly-once; a reader of
+ *     an older runneld ignores it):
+ *       u32 tag 0x54584E31 "TXN1"
+ *       i64 producer id, i16 epoch of the function's transactional
+ *           producer that wrote the outputs since the previous checkpoint
+ *       i8  pending: 1 when those outputs are in that producer's open
+ *           transaction, which is committed only after this slot is
+ *           durable (fn_host.c); 0 when there were none
  *
  * Meaning: every output the task produced from the input below those
  * offsets was appended to its topic and fdatasync'ed before the slot was
  * written, and the snapshot is the task state after exactly that input.
  * Restoring it and reading on from the offsets repeats at most the output
- * produced after the checkpoint (at-least-once).
+ * produced after the checkpoint (at-least-once). With the transaction
+ * trailer and pending = 1 the outputs are durable but not yet committed:
+ * the restart commits that transaction (fn_host.c, exactly-once).
  *
  * ==== Reader ===============================================================
  *
@@ -85,7 +95,14 @@ typedef struct rn_fn_ckpt {
   uint64_t out_records, late_records, dlq_records;
   uint8_t *snapshot; /* rn_fn_task_snapshot() bytes */
   size_t snapshot_len;
+  /* transaction trailer: txn_pid -1 = none (at-least-once; written only
+   * when >= 0; rn_fn_ckpt_load() sets -1 when absent) */
+  int64_t txn_pid;
+  int16_t txn_epoch;
+  int txn_pending;
 } rn_fn_ckpt_t;
+
+#define RN_FN_CKPT_TXN_TAG 0x54584E31u
 
 /* A checkpoint file open for writing. */
 typedef struct rn_fn_ckpt_file {

@@ -13,7 +13,59 @@
  *                  the drop request and its acknowledgement
  *   atomics        published high watermarks, paused
  * A function leaves the registry only after its worker acknowledged the
- * drop (released) and no append of it is in flight.
+ * drop (released) and no append or coordinator call of it is in flight.
+ *
+ * Exactly-once (delivery = exactly-once; DESIGN §7, the two-phase commit
+ * of Flink's Kafka sink). Each function has a transactional producer,
+ * transactional id "__runnel_fn_<name>", driven on the loop thread
+ * through the coordinator's API (txn_coord.h). The outputs queued between
+ * two checkpoint markers are one transaction T = (producer id, epoch):
+ *
+ *   append  before the first append to an output partition in T, the
+ *           partitions the queued outputs up to the next marker need are
+ *           added (rn_txn_add_partitions_internal); each batch, built by
+ *           the worker as transactional with placeholders, is stamped with
+ *           the producer id, epoch and the partition's next sequence (CRC
+ *           redone) and goes through the same checks as a client's batch
+ *           (rn_txn_produce_check, rn_pstate_check/update: LSO, aborted
+ *           index).
+ *   marker  once every append before it is durable the marker goes back
+ *           to the worker carrying (pid, epoch, pending = T has data); the
+ *           pump appends nothing more until step 3 is done.
+ *   1. the worker writes and fdatasyncs the checkpoint: input offsets,
+ *      snapshot, and T as pending (fn_ckpt.h trailer);
+ *   2. the loop commits T (rn_txn_end_internal, commit); the checkpoint
+ *      is done only when the CompleteCommit record is durable;
+ *   3. InitProducerId gives the next epoch (sequences restart at 0), so
+ *      the next transaction has another name than T.
+ *
+ * Why this order: the checkpoint is the one decision point. Committing
+ * first would let a crash between commit and checkpoint leave committed
+ * outputs that the older checkpoint does not cover: produced again after
+ * the restart (duplicates for read_committed consumers).
+ *
+ * Recovery at start (rn__txn_recover, before any append), by crash window:
+ *   (a) before the checkpoint file is durable: the newest checkpoint is
+ *       the previous one, whose transaction was committed (or had no
+ *       data). InitProducerId bumps the epoch, which makes the coordinator
+ *       abort the open T (fencing); the task resumes from the previous
+ *       checkpoint and produces those outputs again in a new transaction.
+ *   (b) after the file is durable, before the commit is: the checkpoint
+ *       names T pending. When the coordinator has that very pid/epoch
+ *       Ongoing, it is committed with the recorded epoch (busy/Prepare*:
+ *       asked again every 100 ms); CompleteCommit, or a later epoch (step 3
+ *       happens only after the commit) means it was committed. Only then
+ *       InitProducerId fences the rest. The outputs the checkpoint counts
+ *       as emitted are committed, never aborted, and not produced again.
+ * Between T's first append and its commit only this function writes with
+ * that epoch, so "Ongoing at the recorded epoch" can only be T: the next
+ * transaction always has a new epoch. A commit that fails after step 1
+ * fails the function without aborting (the next start commits T); a
+ * failed function's transaction that no written checkpoint covers is
+ * aborted (releases the output partitions' LSO), so is a dropped
+ * function's. The coordinator's timeout (10 x checkpoint.interval, >= 60 s,
+ * <= transaction.max.timeout.ms) can abort T only when a checkpoint is
+ * stuck that long; the function then fails on its next call.
  */
 #include "fn_host.h"
 
@@ -31,7 +83,9 @@
 
 #include "fn_ckpt.h"
 #include "plan.h"
+#include "producer_state.h"
 #include "runtime.h"
+#include "txn_coord.h"
 
 #define RN__FN_QUEUE_MAX_BYTES ((size_t)32 << 20) /* queued output: backpressure above */
 #define RN__FN_BATCH_BYTES ((size_t)256 << 10)    /* flush an output batch at this size */
@@ -40,6 +94,18 @@
 #define RN__FN_RATE_SAMPLES 11
 
 enum { K_OUT = 0, K_LATE = 1, K_DLQ = 2, K_MARKER = 3 };
+
+/* The transactional producer's phase (exactly-once; loop thread). */
+enum {
+  TX_OFF = 0, /* at-least-once: plain batches */
+  TX_RECOVER, /* start: committing the last checkpoint's transaction */
+  TX_INIT,    /* getting a producer id / the next epoch */
+  TX_READY,   /* appending outputs of the current transaction */
+  TX_ADDING,  /* adding output partitions to the transaction */
+  TX_CKPT,    /* marker handed back: waiting for the checkpoint file */
+  TX_COMMIT,  /* committing the transaction the checkpoint covers */
+  TX_DEAD     /* failed or shut down: nothing more is appended */
+};
 
 typedef struct rn__fn rn__fn_t;
 
@@ -90,6 +156,26 @@ struct rn__fn {
   rn__fn_out_t outs[3];
   int64_t *start_offsets; /* startup option's offsets, set before started */
   int worker;
+  int want_eos; /* delivery = exactly-once (the default) */
+  int eos;      /* ... and the coordinator runs: set before started */
+  /* the checkpoint read at start (loop), handed to the worker */
+  rn_fn_ckpt_t restore;
+  int restore_rc, restore_set;
+
+  /* loop: the transactional producer (exactly-once) */
+  char *txn_id; /* "__runnel_fn_<name>" */
+  int32_t txn_timeout_ms;
+  int txn_phase;
+  int txn_cb_pending; /* coordinator calls in flight (fn stays alive) */
+  int64_t txn_retry_ms;
+  int64_t txn_pid;
+  int16_t txn_epoch;
+  int txn_data;          /* outputs appended in the current transaction */
+  uint8_t *txn_added[3]; /* [nparts]: 1 = partition in the transaction, 2 = being added */
+  int32_t *txn_seq[3];   /* [nparts]: next base sequence of the epoch */
+  int64_t ck_pid;        /* the restored checkpoint's transaction */
+  int16_t ck_epoch;
+  int ck_pending;
 
   /* loop */
   int creating, dropping, started;
@@ -111,7 +197,8 @@ struct rn__fn {
   rn_fn_task_stats_t st;
   int have_st;
   int64_t last_ckpt_ms;
-  int final_done; /* shutdown: final checkpoint written (or none possible) */
+  int final_done;   /* shutdown: final checkpoint written (or none possible) */
+  int ckpt_written; /* marker handed back: 1 its checkpoint is durable, -1 not written */
 
   /* worker */
   rn_fn_task_t *task;
@@ -142,6 +229,9 @@ struct rn_fn_host {
   void (*stop_cb)(void *);
   void *stop_arg;
   char dir[4096]; /* <data-dir>/__runnel_functions */
+  /* tests: RUNNEL_FN_FAULT=exit-before-commit:N exits the process right
+   * before the N-th commit of a checkpoint's transaction (crash window b) */
+  int fault_commits;
 };
 
 typedef struct rn_fn_host rn_fn_host_t;
@@ -228,6 +318,12 @@ static void rn__fn_free(rn__fn_t *fn) {
   }
   free(fn->start_offsets);
   free(fn->hdrs);
+  free(fn->txn_id);
+  for (int k = 0; k < 3; k++) {
+    free(fn->txn_added[k]);
+    free(fn->txn_seq[k]);
+  }
+  if (fn->restore_set) rn_fn_ckpt_free(&fn->restore);
   while (fn->qhead) {
     rn__fn_item_t *it = fn->qhead;
     fn->qhead = it->next;
@@ -266,6 +362,9 @@ static rn__fn_t *rn__fn_new(rn_fn_host_t *h, const char *name, const char *sql,
   }
   fn->created_ms = created_ms;
   fn->ckpt_interval_ms = 5000;
+  fn->want_eos = 1;
+  fn->txn_pid = -1;
+  fn->ck_pid = -1;
   snprintf(fn->startup, sizeof fn->startup, "earliest");
   rn_fn_error_t ferr;
   memset(&ferr, 0, sizeof ferr);
@@ -286,14 +385,24 @@ static rn__fn_t *rn__fn_new(rn_fn_host_t *h, const char *name, const char *sql,
       rn_fn_parse_duration(ov[i], &fn->ckpt_interval_ms);
     else if (strcmp(on[i], "startup") == 0)
       snprintf(fn->startup, sizeof fn->startup, "%s", ov[i]);
-    else if (strcmp(on[i], "late.topic") == 0 && ov[i][0])
+    else if (strcmp(on[i], "delivery") == 0) {
+      if (strcmp(ov[i], "exactly-once") && strcmp(ov[i], "at-least-once")) {
+        snprintf(errbuf, errlen, "delivery must be exactly-once or at-least-once, got '%s'", ov[i]);
+        rn__fn_free(fn);
+        return NULL;
+      }
+      fn->want_eos = strcmp(ov[i], "exactly-once") == 0;
+    } else if (strcmp(on[i], "late.topic") == 0 && ov[i][0])
       fn->outs[K_LATE].topic = strdup(ov[i]);
     else if (strcmp(on[i], "dlq.topic") == 0 && ov[i][0])
       fn->outs[K_DLQ].topic = strdup(ov[i]);
   }
   if (fn->ckpt_interval_ms < 10) fn->ckpt_interval_ms = 10;
   fn->outs[K_OUT].topic = strdup(fn->plan->output_topic);
-  if (!fn->outs[K_OUT].topic) goto oom;
+  size_t idn = strlen(name) + sizeof "__runnel_fn_";
+  fn->txn_id = malloc(idn);
+  if (!fn->outs[K_OUT].topic || !fn->txn_id) goto oom;
+  snprintf(fn->txn_id, idn, "__runnel_fn_%s", name);
   return fn;
 oom:
   snprintf(errbuf, errlen, "out of memory");
@@ -466,22 +575,304 @@ static void rn__appended(rn_log_append_t *app, rn_err_t err) {
   if (fn->host) uv_async_send(&fn->host->async);
 }
 
+/* ---- loop side: the transactional producer (exactly-once) ------------------------ */
+
+static void rn__txn_noop(void *arg, rn_err_t err) {
+  (void)arg;
+  (void)err;
+}
+
+static int rn__failed(rn__fn_t *fn) {
+  pthread_mutex_lock(&fn->host->mu);
+  int f = fn->state == RN_FN_FAILED;
+  pthread_mutex_unlock(&fn->host->mu);
+  return f;
+}
+
+/* The producer id / new epoch is there: a new transaction may start. */
+static void rn__txn_pid_cb(void *arg, rn_err_t err, int64_t pid, int16_t epoch) {
+  rn__fn_t *fn = arg;
+  fn->txn_cb_pending--;
+  if (err == RN_ERR_CONCURRENT_TRANSACTIONS) {
+    /* The previous incarnation's transaction is being aborted (fencing):
+     * the timer asks again. */
+    fn->txn_phase = TX_INIT;
+    fn->txn_retry_ms = rn__wall_ms() + RN__FN_TICK_MS;
+    return;
+  }
+  if (err) {
+    fn->txn_phase = TX_DEAD;
+    rn__fail(fn, "cannot get a producer id for transactional id %s: %s", fn->txn_id,
+             rn_err_name(err));
+    return;
+  }
+  fn->txn_pid = pid;
+  fn->txn_epoch = epoch;
+  fn->txn_data = 0;
+  for (int k = 0; k < 3; k++)
+    if (fn->txn_added[k]) {
+      memset(fn->txn_added[k], 0, (size_t)fn->outs[k].nparts);
+      memset(fn->txn_seq[k], 0, (size_t)fn->outs[k].nparts * sizeof *fn->txn_seq[k]);
+    }
+  fn->txn_phase = TX_READY;
+  rn__pump(fn);
+}
+
+/*
+ * InitProducerId for the function's transactional id: the first one
+ * fences a previous incarnation (its open transaction is aborted with a
+ * bumped epoch); after every commit the next one starts a new epoch, so
+ * that a transaction is named by (producer id, epoch) in the checkpoint.
+ */
+static void rn__txn_init(rn__fn_t *fn) {
+  fn->txn_phase = TX_INIT;
+  fn->txn_cb_pending++;
+  rn_txn_init_pid(fn->host->b, rn_str_c(fn->txn_id), fn->txn_timeout_ms, -1, -1, rn__txn_pid_cb,
+                  fn);
+}
+
+static void rn__txn_recover(rn__fn_t *fn);
+
+static void rn__txn_recover_cb(void *arg, rn_err_t err) {
+  rn__fn_t *fn = arg;
+  fn->txn_cb_pending--;
+  if (err == RN_ERR_CONCURRENT_TRANSACTIONS) {
+    fn->txn_phase = TX_RECOVER;
+    fn->txn_retry_ms = rn__wall_ms() + RN__FN_TICK_MS;
+    return;
+  }
+  if (err) {
+    /* Never abort it: the checkpoint says these outputs were emitted. */
+    fn->txn_phase = TX_DEAD;
+    rn__fail(fn,
+             "cannot commit the transaction of the last checkpoint (producer %lld epoch %d): %s",
+             (long long)fn->ck_pid, fn->ck_epoch, rn_err_name(err));
+    return;
+  }
+  RN_INFO(
+      "function %s: committed the transaction of its last checkpoint (producer %lld epoch "
+      "%d) that the previous run left open",
+      fn->name, (long long)fn->ck_pid, fn->ck_epoch);
+  fn->ck_pending = 0;
+  rn__txn_init(fn);
+}
+
+/*
+ * Start-up (crash window b): the restored checkpoint's outputs are in the
+ * transaction (ck_pid, ck_epoch) that was to be committed after the file
+ * was written. Commits it when the coordinator still has it open, then
+ * fences whatever else is open (crash window a) by a new epoch.
+ */
+static void rn__txn_recover(rn__fn_t *fn) {
+  rn_broker_t *b = fn->host->b;
+  fn->txn_phase = TX_RECOVER;
+  if (fn->ck_pending) {
+    rn_txn_t *t = rn_txn_find(b, rn_str_c(fn->txn_id));
+    if (t && t->pid == fn->ck_pid && t->epoch == fn->ck_epoch) {
+      if (t->busy || t->state == RN_TXN_PREPARE_COMMIT || t->state == RN_TXN_PREPARE_ABORT) {
+        fn->txn_retry_ms = rn__wall_ms() + RN__FN_TICK_MS; /* completing: ask again */
+        return;
+      }
+      if (t->state == RN_TXN_ONGOING) {
+        fn->txn_cb_pending++;
+        rn_txn_end(b, rn_str_c(fn->txn_id), fn->ck_pid, fn->ck_epoch, 1, rn__txn_recover_cb, fn);
+        return;
+      }
+      if (t->state != RN_TXN_COMPLETE_COMMIT)
+        RN_ERROR(
+            "function %s: the transaction of its last checkpoint (producer %lld epoch %d) "
+            "is %s: its outputs are not visible to read_committed consumers",
+            fn->name, (long long)fn->ck_pid, fn->ck_epoch, rn_txn_state_name(t->state));
+    } else if (t && t->pid == fn->ck_pid && t->epoch == fn->ck_epoch + 1 &&
+               (t->state == RN_TXN_PREPARE_ABORT || t->state == RN_TXN_COMPLETE_ABORT)) {
+      /* Only a timeout abort of that very transaction leaves this. */
+      RN_ERROR(
+          "function %s: the transaction of its last checkpoint (producer %lld epoch %d) "
+          "timed out and was aborted: its outputs are not visible to read_committed "
+          "consumers",
+          fn->name, (long long)fn->ck_pid, fn->ck_epoch);
+    }
+    /* Otherwise the epoch moved on, which happens only after the commit. */
+  }
+  fn->ck_pending = 0;
+  rn__txn_init(fn);
+}
+
+typedef struct rn__txn_add {
+  rn__fn_t *fn;
+  int32_t n;
+  rn_txn_part_req_t *parts;
+  int *kinds;
+} rn__txn_add_t;
+
+static void rn__txn_added_cb(void *arg, rn_err_t err) {
+  rn__txn_add_t *a = arg;
+  rn__fn_t *fn = a->fn;
+  fn->txn_cb_pending--;
+  for (int32_t i = 0; !err && i < a->n; i++) err = a->parts[i].error;
+  if (err) {
+    fn->txn_phase = TX_DEAD;
+    rn__fail(fn, "adding output partitions to transaction %s failed: %s", fn->txn_id,
+             rn_err_name(err));
+  } else {
+    for (int32_t i = 0; i < a->n; i++) fn->txn_added[a->kinds[i]][a->parts[i].partition] = 1;
+    fn->txn_phase = TX_READY;
+  }
+  free(a->parts);
+  free(a->kinds);
+  free(a);
+  if (!err) rn__pump(fn);
+}
+
+/* Adds every output partition that the queued outputs up to the next
+ * marker need and the transaction does not have yet (one request). */
+static void rn__txn_add(rn__fn_t *fn) {
+  rn_fn_host_t *h = fn->host;
+  rn__txn_add_t *a = calloc(1, sizeof *a);
+  size_t cap = 0;
+  for (int k = 0; k < 3; k++) cap += (size_t)fn->outs[k].nparts;
+  if (a) {
+    a->fn = fn;
+    a->parts = calloc(cap + 1, sizeof *a->parts);
+    a->kinds = calloc(cap + 1, sizeof *a->kinds);
+  }
+  if (!a || !a->parts || !a->kinds) {
+    if (a) {
+      free(a->parts);
+      free(a->kinds);
+    }
+    free(a);
+    fn->txn_phase = TX_DEAD;
+    rn__fail(fn, "out of memory");
+    return;
+  }
+  pthread_mutex_lock(&h->mu);
+  for (rn__fn_item_t *it = fn->qhead; it && it->kind != K_MARKER; it = it->next) {
+    uint8_t *added = fn->txn_added[it->kind];
+    if (added[it->partition]) continue;
+    added[it->partition] = 2;
+    a->parts[a->n] = (rn_txn_part_req_t){rn_str_c(fn->outs[it->kind].topic), it->partition, 0};
+    a->kinds[a->n++] = it->kind;
+  }
+  pthread_mutex_unlock(&h->mu);
+  fn->txn_phase = TX_ADDING;
+  fn->txn_cb_pending++;
+  rn_txn_add_partitions_internal(h->b, rn_str_c(fn->txn_id), fn->txn_pid, fn->txn_epoch, a->parts,
+                                 a->n, rn__txn_added_cb, a);
+}
+
+static void rn__txn_commit_cb(void *arg, rn_err_t err) {
+  rn__fn_t *fn = arg;
+  fn->txn_cb_pending--;
+  if (err) {
+    /* The checkpoint is durable: the next start commits it (never abort). */
+    fn->txn_data = 0;
+    fn->txn_phase = TX_DEAD;
+    rn__fail(fn, "committing the outputs of a checkpoint failed: %s (the next start commits them)",
+             rn_err_name(err));
+    return;
+  }
+  fn->txn_data = 0;
+  pthread_mutex_lock(&fn->host->mu);
+  int stopping = fn->host->stopping;
+  pthread_mutex_unlock(&fn->host->mu);
+  if (stopping) {
+    fn->txn_phase = TX_DEAD; /* the final checkpoint: no next transaction */
+    return;
+  }
+  rn__txn_init(fn);
+}
+
+/* Writes the producer id, epoch and base sequence into a transactional
+ * batch the worker built with placeholders, and its CRC again. */
+static void rn__txn_stamp(uint8_t *batch, size_t len, int64_t pid, int16_t epoch, int32_t seq) {
+  rn_put_be64(batch + 43, (uint64_t)pid);
+  rn_put_be16(batch + 51, (uint16_t)epoch);
+  rn_put_be32(batch + 53, (uint32_t)seq);
+  rn_put_be32(batch + RN_BATCH_CRC_OFFSET,
+              rn_crc32c(0, batch + RN_BATCH_ATTR_OFFSET, len - RN_BATCH_ATTR_OFFSET));
+}
+
+/* Exactly-once: a failed function's open transaction that no checkpoint
+ * covers is aborted (it would hold the output partitions' last stable
+ * offset until its timeout); retries of the start-up steps. Timer. */
+static void rn__txn_timer(rn__fn_t *fn, int64_t now) {
+  if (!fn->eos || fn->txn_cb_pending || !fn->started) return;
+  if (rn__failed(fn)) {
+    pthread_mutex_lock(&fn->host->mu);
+    int cw = fn->ckpt_written;
+    pthread_mutex_unlock(&fn->host->mu);
+    if (fn->txn_data && fn->txn_pid >= 0 &&
+        (fn->txn_phase == TX_READY || fn->txn_phase == TX_DEAD ||
+         (fn->txn_phase == TX_CKPT && cw == -1))) {
+      rn_txn_end_internal(fn->host->b, rn_str_c(fn->txn_id), fn->txn_pid, fn->txn_epoch, 0,
+                          rn__txn_noop, NULL);
+      fn->txn_data = 0;
+    }
+    if (fn->txn_phase != TX_CKPT || cw == -1) fn->txn_phase = TX_DEAD;
+    return;
+  }
+  if (now < fn->txn_retry_ms) return;
+  if (fn->txn_phase == TX_RECOVER)
+    rn__txn_recover(fn);
+  else if (fn->txn_phase == TX_INIT)
+    rn__txn_init(fn);
+}
+
+/* ---- loop side: appends ----------------------------------------------------------- */
+
 /* Appends queued output batches in order; hands a checkpoint marker back
- * once every append before it is durable. Loop thread. */
+ * once every append before it is durable. Exactly-once: outputs go into
+ * the function's transaction (partitions added first, batches stamped
+ * with the producer id, epoch and sequence); after a marker nothing more
+ * is appended until the worker wrote its checkpoint and the transaction
+ * is committed and a new epoch obtained. Loop thread. */
 static void rn__pump(rn__fn_t *fn) {
   rn_fn_host_t *h = fn->host;
   rn_broker_t *b = h->b;
   for (;;) {
+    if (fn->eos && fn->txn_phase == TX_CKPT) {
+      pthread_mutex_lock(&h->mu);
+      int cw = fn->ckpt_written;
+      if (cw == 1) fn->ckpt_written = 0;
+      pthread_mutex_unlock(&h->mu);
+      if (cw != 1) return;
+      if (fn->txn_data) {
+        /* The checkpoint is durable: commit what it covers. */
+        if (h->fault_commits > 0 && --h->fault_commits == 0) {
+          RN_WARN("RUNNEL_FN_FAULT: exiting before committing function %s's transaction", fn->name);
+          _exit(86);
+        }
+        fn->txn_phase = TX_COMMIT;
+        fn->txn_cb_pending++;
+        rn_txn_end_internal(b, rn_str_c(fn->txn_id), fn->txn_pid, fn->txn_epoch, 1,
+                            rn__txn_commit_cb, fn);
+        return;
+      }
+      fn->txn_phase = TX_READY; /* nothing was in the transaction */
+    }
     pthread_mutex_lock(&h->mu);
     rn__fn_item_t *it = fn->qhead;
     if (!it || (it->kind == K_MARKER && fn->inflight > 0)) {
       pthread_mutex_unlock(&h->mu);
       return;
     }
+    int failed = fn->state == RN_FN_FAILED;
+    if (!failed && fn->eos) {
+      if (fn->txn_phase != TX_READY) {
+        pthread_mutex_unlock(&h->mu);
+        return;
+      }
+      if (it->kind != K_MARKER && fn->txn_added[it->kind][it->partition] != 1) {
+        pthread_mutex_unlock(&h->mu);
+        rn__txn_add(fn);
+        return;
+      }
+    }
     fn->qhead = it->next;
     if (!fn->qhead) fn->qtail = NULL;
     if (it->kind == K_MARKER) {
-      if (fn->state == RN_FN_FAILED) {
+      if (failed) {
         /* Outputs before it may be lost: never checkpoint past them. */
         rn_fn_ckpt_free(&it->ckpt);
         free(it);
@@ -490,26 +881,58 @@ static void rn__pump(rn__fn_t *fn) {
         rn_fn_ckpt_free(&fn->ckpt_ready->ckpt);
         free(fn->ckpt_ready);
       }
-      if (it) fn->ckpt_ready = it;
+      if (it) {
+        it->ckpt.txn_pid = fn->eos ? fn->txn_pid : -1;
+        it->ckpt.txn_epoch = fn->eos ? fn->txn_epoch : -1;
+        it->ckpt.txn_pending = fn->eos && fn->txn_data;
+        fn->ckpt_ready = it;
+        if (fn->eos) {
+          fn->ckpt_written = 0;
+          fn->txn_phase = TX_CKPT;
+        }
+      }
       h->kick++;
       pthread_cond_broadcast(&h->cv);
       pthread_mutex_unlock(&h->mu);
       continue;
     }
-    int failed = fn->state == RN_FN_FAILED;
     pthread_mutex_unlock(&h->mu);
     rn_topic_t *t = failed ? NULL : rn__topic(b, fn->outs[it->kind].topic);
     rn_partition_t *p = t ? rn_topic_partition(t, it->partition) : NULL;
     rn_err_t err = 0;
     if (p) {
-      memset(&it->app, 0, sizeof it->app);
-      it->app.data = it->data;
-      it->app.len = it->len;
-      it->app.sync = 1;
-      it->app.cb = rn__appended;
-      it->app.arg = it;
-      err = rn_log_append(p->log, &it->app);
+      rn_pstate_t *ps = NULL;
+      rn_batch_hdr_t bh;
+      int32_t *seq = fn->eos ? &fn->txn_seq[it->kind][it->partition] : NULL;
+      if (seq) {
+        /* KIP-98 as for a client's batch: in the transaction, in sequence. */
+        int dup = 0;
+        int64_t db, dl;
+        rn__txn_stamp(it->data, it->len, fn->txn_pid, fn->txn_epoch, *seq);
+        rn_batch_parse_hdr(it->data, it->len, &bh);
+        err = rn_txn_produce_check(b, &bh, rn_str_c(t->name), it->partition);
+        if (!err) ps = rn_pstate_of(p->log, &err);
+        if (!err) err = rn_pstate_check(ps, &bh, rn_log_start_offset(p->log), &dup, &db, &dl);
+        if (!err && dup) err = RN_ERR_DUPLICATE_SEQUENCE_NUMBER;
+      }
       if (!err) {
+        memset(&it->app, 0, sizeof it->app);
+        it->app.data = it->data;
+        it->app.len = it->len;
+        it->app.sync = 1;
+        it->app.cb = rn__appended;
+        it->app.arg = it;
+        err = rn_log_append(p->log, &it->app);
+      }
+      if (!err) {
+        if (seq) {
+          rn_err_t perr = rn_pstate_update(ps, &bh, it->app.base_offset);
+          if (perr)
+            RN_WARN("%s-%d: producer state not updated: %s", t->name, it->partition,
+                    rn_err_name(perr));
+          *seq += (int32_t)it->records;
+          fn->txn_data = 1;
+        }
         fn->inflight++;
         continue;
       }
@@ -532,6 +955,8 @@ static void rn__pump(rn__fn_t *fn) {
 
 static void rn__finish_drop(rn_fn_host_t *h, rn__fn_t *fn) {
   for (int32_t p = 0; fn->parts && p < fn->nparts; p++) rn_waiter_remove(&fn->parts[p].waiter);
+  if (fn->eos && fn->txn_data && fn->txn_pid >= 0) /* its open transaction goes too */
+    rn_txn_end(h->b, rn_str_c(fn->txn_id), fn->txn_pid, fn->txn_epoch, 0, rn__txn_noop, NULL);
   char path[4400];
   rn__ckpt_path(h, fn->name, path, sizeof path);
   if (unlink(path) == 0) {
@@ -577,7 +1002,8 @@ static void rn__async_cb(uv_async_t *a) {
     pthread_mutex_lock(&h->mu);
     int gone = fn->released;
     pthread_mutex_unlock(&h->mu);
-    if (gone && fn->inflight == 0 && fn->dropping) rn__finish_drop(h, fn);
+    if (gone && fn->inflight == 0 && fn->txn_cb_pending == 0 && fn->dropping)
+      rn__finish_drop(h, fn);
     fn = n;
   }
   if (h->stopping && h->closing == 0) {
@@ -586,7 +1012,7 @@ static void rn__async_cb(uv_async_t *a) {
     for (int i = 0; i < h->nthreads; i++) live += h->thread_live[i];
     pthread_mutex_unlock(&h->mu);
     int busy = 0;
-    for (rn__fn_t *f = h->fns; f; f = f->next) busy += f->inflight;
+    for (rn__fn_t *f = h->fns; f; f = f->next) busy += f->inflight + f->txn_cb_pending;
     if (!live && !busy) {
       for (int i = 0; i < h->nthreads; i++) pthread_join(h->threads[i], NULL);
       h->nthreads = 0;
@@ -605,6 +1031,7 @@ static void rn__timer_cb(uv_timer_t *t) {
   for (rn__fn_t *fn = h->fns; fn; fn = fn->next) {
     if (!fn->started) continue;
     if (fn->state != RN_FN_FAILED) rn__publish(h->b, fn);
+    rn__txn_timer(fn, now);
     /* Rate samples, one a second, ten seconds kept. */
     if (fn->rate_n == 0 || now - fn->rate_t[(fn->rate_n - 1) % RN__FN_RATE_SAMPLES] >= 1000) {
       pthread_mutex_lock(&h->mu);
@@ -678,6 +1105,32 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
       return;
     }
     for (int32_t p = 0; p < ot->nparts; p++) rn_batch_builder_init(&o->bb[p]);
+    fn->txn_added[k] = calloc((size_t)ot->nparts, 1);
+    fn->txn_seq[k] = calloc((size_t)ot->nparts, sizeof *fn->txn_seq[k]);
+    if (!fn->txn_added[k] || !fn->txn_seq[k]) {
+      rn__fail(fn, "out of memory");
+      return;
+    }
+  }
+  /* The checkpoint is read here (the worker restores it): its transaction
+   * is committed before anything new is appended (rn__txn_recover). */
+  char path[4400];
+  rn__ckpt_path(h, fn->name, path, sizeof path);
+  fn->restore_rc = rn_fn_ckpt_load(path, &fn->restore);
+  fn->restore_set = 1;
+  fn->eos = fn->want_eos && b->txn != NULL;
+  if (fn->want_eos && !b->txn)
+    RN_WARN("function %s: no transaction coordinator: at-least-once delivery", fn->name);
+  if (fn->eos) {
+    int64_t max = rn_config_i(&b->cfg, RN_BCFG_TRANSACTION_MAX_TIMEOUT_MS);
+    int64_t want = fn->ckpt_interval_ms * 10 > 60000 ? fn->ckpt_interval_ms * 10 : 60000;
+    fn->txn_timeout_ms = (int32_t)(want < max ? want : max);
+    if (fn->restore_rc == 0 && fn->restore.txn_pid >= 0) {
+      fn->ck_pid = fn->restore.txn_pid;
+      fn->ck_epoch = fn->restore.txn_epoch;
+      fn->ck_pending = fn->restore.txn_pending;
+    }
+    rn__txn_recover(fn);
   }
   fn->worker = h->nthreads ? h->next_worker++ % h->nthreads : 0;
   rn__publish(b, fn);
@@ -686,8 +1139,8 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
   h->kick++;
   pthread_cond_broadcast(&h->cv);
   pthread_mutex_unlock(&h->mu);
-  RN_INFO("function %s started (%s -> %s, %d partitions)", fn->name, fn->plan->input_topic,
-          fn->plan->output_topic, fn->nparts);
+  RN_INFO("function %s started (%s -> %s, %d partitions, %s)", fn->name, fn->plan->input_topic,
+          fn->plan->output_topic, fn->nparts, fn->eos ? "exactly-once" : "at-least-once");
 }
 
 /* ---- worker side ------------------------------------------------------------------ */
@@ -788,7 +1241,13 @@ static void rn__sink(void *opaque, const rn_fn_output_t *out) {
     }
   }
   rn_batch_builder_t *bb = &o->bb[p];
-  if (!o->count[p]) rn_batch_builder_reset(bb, RN_BATCH_CODEC_NONE, 0, -1, -1, -1);
+  if (!o->count[p]) {
+    /* Exactly-once: the loop stamps producer id, epoch and sequence. */
+    if (fn->eos)
+      rn_batch_builder_reset(bb, RN_BATCH_CODEC_NONE, RN_BATCH_ATTR_TRANSACTIONAL, 0, 0, 0);
+    else
+      rn_batch_builder_reset(bb, RN_BATCH_CODEC_NONE, 0, -1, -1, -1);
+  }
   rn_bytes_t key =
       out->key ? (rn_bytes_t){(const uint8_t *)out->key, (int32_t)out->key_len} : RN_STR_NULL;
   rn_bytes_t val =
@@ -816,6 +1275,7 @@ static int rn__feed(void *arg, const uint8_t *batch, size_t len, const rn_batch_
 /* Snapshot + offsets + counters of the task now (worker). */
 static int rn__make_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c) {
   memset(c, 0, sizeof *c);
+  c->txn_pid = -1; /* the loop fills it in when it hands the marker back */
   c->nparts = fn->nparts;
   c->offsets = calloc((size_t)fn->nparts + 1, sizeof *c->offsets);
   if (!c->offsets) return -ENOMEM;
@@ -834,14 +1294,25 @@ static int rn__make_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c) {
   return c->snapshot ? 0 : -ENOMEM;
 }
 
-static void rn__write_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c) {
+/* Writes c; handed = 1 for a marker the loop handed back, whose outcome
+ * it waits for (exactly-once: the commit follows a durable checkpoint). */
+static void rn__write_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c, int handed) {
   int rc = rn_fn_ckpt_write(&fn->ckf, c);
-  if (rc) {
-    rn__fail(fn, "writing checkpoint: %s", strerror(-rc));
-    return;
-  }
+  if (rc) rn__fail(fn, "writing checkpoint: %s", strerror(-rc));
   pthread_mutex_lock(&fn->host->mu);
-  fn->last_ckpt_ms = c->created_ms;
+  if (!rc) fn->last_ckpt_ms = c->created_ms;
+  if (handed) fn->ckpt_written = rc ? -1 : 1;
+  pthread_mutex_unlock(&fn->host->mu);
+  if (handed && fn->eos) uv_async_send(&fn->host->async);
+}
+
+/* A handed-back marker dropped unwritten (drop, failure). */
+static void rn__drop_ready(rn__fn_t *fn, rn__fn_item_t *ready) {
+  if (!ready) return;
+  rn_fn_ckpt_free(&ready->ckpt);
+  free(ready);
+  pthread_mutex_lock(&fn->host->mu);
+  fn->ckpt_written = -1;
   pthread_mutex_unlock(&fn->host->mu);
 }
 
@@ -858,7 +1329,16 @@ static int rn__task_init(rn__fn_t *fn) {
   char path[4400];
   rn__ckpt_path(h, fn->name, path, sizeof path);
   rn_fn_ckpt_t c;
-  int rc = rn_fn_ckpt_load(path, &c);
+  int rc;
+  pthread_mutex_lock(&h->mu);
+  int set = fn->restore_set;
+  if (set) {
+    c = fn->restore; /* read by the loop at start */
+    rc = fn->restore_rc;
+    fn->restore_set = 0;
+  }
+  pthread_mutex_unlock(&h->mu);
+  if (!set) rc = rn_fn_ckpt_load(path, &c);
   if (rc == 0) {
     if (rn_fn_task_restore(fn->task, c.snapshot, c.snapshot_len)) {
       rn_fn_ckpt_free(&c);
@@ -893,7 +1373,7 @@ static int rn__task_init(rn__fn_t *fn) {
      * stays where it started after a crash). Nothing was output yet. */
     rn_fn_ckpt_t first;
     if (rn__make_ckpt(fn, &first) == 0) {
-      rn__write_ckpt(fn, &first);
+      rn__write_ckpt(fn, &first, 0);
       rn_fn_ckpt_free(&first);
       int dfd = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (dfd >= 0) {
@@ -934,10 +1414,7 @@ static int rn__step(rn__fn_t *fn) {
   int paused = atomic_load(&fn->paused);
 
   if (drop) {
-    if (ready) {
-      rn_fn_ckpt_free(&ready->ckpt);
-      free(ready);
-    }
+    rn__drop_ready(fn, ready);
     rn_fn_task_free(fn->task);
     fn->task = NULL;
     if (fn->ckf_open) rn_fn_ckpt_close(&fn->ckf);
@@ -949,10 +1426,7 @@ static int rn__step(rn__fn_t *fn) {
     return 1;
   }
   if (state == RN_FN_FAILED) {
-    if (ready) {
-      rn_fn_ckpt_free(&ready->ckpt);
-      free(ready);
-    }
+    rn__drop_ready(fn, ready);
     if (stopping) {
       pthread_mutex_lock(&h->mu);
       fn->final_done = 1;
@@ -968,7 +1442,7 @@ static int rn__step(rn__fn_t *fn) {
   }
   int progress = 0;
   if (ready) {
-    rn__write_ckpt(fn, &ready->ckpt);
+    rn__write_ckpt(fn, &ready->ckpt, 1);
     rn_fn_ckpt_free(&ready->ckpt);
     free(ready);
     fn->ckpt_pending = 0;
@@ -1108,6 +1582,8 @@ rn_err_t rn_fn_host_start(rn_broker_t *b) {
   h->threads = calloc((size_t)n, sizeof *h->threads);
   h->thread_live = calloc((size_t)n, sizeof *h->thread_live);
   if (!h->threads || !h->thread_live) return -ENOMEM;
+  const char *fault = getenv("RUNNEL_FN_FAULT");
+  if (fault && strncmp(fault, "exit-before-commit:", 19) == 0) h->fault_commits = atoi(fault + 19);
   uv_async_init(b->loop, &h->async, rn__async_cb);
   h->async.data = h;
   uv_timer_init(b->loop, &h->timer);
@@ -1231,6 +1707,7 @@ static int rn__fn_info(rn_fn_host_t *h, rn__fn_t *fn, rn_fn_info_t *fi) {
   }
   fi->created_ms = fn->created_ms;
   fi->nparts = np;
+  fi->exactly_once = fn->started ? fn->eos : fn->want_eos;
   pthread_mutex_lock(&h->mu);
   fi->st = fn->st;
   if (!fn->have_st) fi->st.watermark = INT64_MIN;

@@ -26,11 +26,15 @@
  * far; when every earlier output append of the function is fdatasync'd
  * the loop hands the marker back and the worker writes
  * <data-dir>/__runnel_functions/<name>.ckpt (fn_ckpt.h). Restart resumes
- * from it (at-least-once). A clean shutdown writes a final checkpoint.
+ * from it. A clean shutdown writes a final checkpoint.
  *
- * Exactly-once later (DESIGN §7): the outputs between two markers are one
- * unit already; wrapping them in a transaction that commits when the
- * marker is reached gives read_committed consumers each result once.
+ * Delivery (option delivery, DESIGN §7): exactly-once (default when the
+ * transaction coordinator runs) makes the outputs between two markers one
+ * Kafka transaction of the function's internal producer
+ * ("__runnel_fn_<name>", txn_coord.h), committed after the checkpoint
+ * that covers them is durable; read_committed consumers see every result
+ * once across crashes. at-least-once appends plain batches (repeats after
+ * a crash). The ordering and its recovery are described in fn_host.c.
  */
 #ifndef RN_FN_HOST_H
 #define RN_FN_HOST_H
@@ -81,6 +85,7 @@ typedef struct rn_fn_info {
   int nopts;
   int state; /* RN_FN_RUNNING, RN_FN_PAUSED, RN_FN_FAILED */
   int64_t created_ms;
+  int exactly_once;                               /* delivery: 1 exactly-once, 0 at-least-once */
   rn_fn_task_stats_t st;                          /* counters; st.watermark INT64_MIN = none */
   int64_t lag;                                    /* sum over partitions */
   int64_t last_checkpoint_ms;                     /* INT64_MIN = none */

@@ -127,6 +127,8 @@ static json_t *rn__info_json(const rn_fn_info_t *fi, int64_t now) {
                                   : fi->state == RN_FN_PAUSED ? "paused"
                                                               : "running"));
   json_object_set_new(j, "created_ms", json_integer(fi->created_ms));
+  json_object_set_new(j, "delivery",
+                      json_string(fi->exactly_once ? "exactly-once" : "at-least-once"));
   json_object_set_new(j, "status", s);
   return j;
 }
@@ -235,6 +237,7 @@ static const char *const rn__opt_names[] = {"watermark.delay",
                                             "startup",
                                             "checkpoint.interval",
                                             "emit",
+                                            "delivery",
                                             NULL};
 
 /* Validates one option; 0 or -1 with a reason. */
@@ -244,7 +247,8 @@ static int rn__opt_check(const char *k, const char *v, char *why, size_t n) {
   if (!known) {
     snprintf(why, n,
              "unknown option '%s' (known: watermark.delay, watermark.idle-timeout, "
-             "allowed.lateness, late.topic, dlq.topic, startup, checkpoint.interval, emit)",
+             "allowed.lateness, late.topic, dlq.topic, startup, checkpoint.interval, emit, "
+             "delivery)",
              k);
     return -1;
   }
@@ -254,6 +258,11 @@ static int rn__opt_check(const char *k, const char *v, char *why, size_t n) {
     if (strncmp(v, "timestamp:", 10) == 0 && rn__rest_parse_i64(v + 10, &ms) == 0 && ms >= 0)
       return 0;
     snprintf(why, n, "startup must be earliest, latest or timestamp:<ms>, got '%s'", v);
+    return -1;
+  }
+  if (strcmp(k, "delivery") == 0) {
+    if (strcmp(v, "exactly-once") == 0 || strcmp(v, "at-least-once") == 0) return 0;
+    snprintf(why, n, "delivery must be exactly-once or at-least-once, got '%s'", v);
     return -1;
   }
   if (strcmp(k, "checkpoint.interval") == 0) {
@@ -448,6 +457,21 @@ static void rn__flink_loop(rn_http_req_t *r, rn_broker_t *b) {
     rn__not_found(r, d->name);
   else if (err)
     rn_http_error(r, 500, "INTERNAL_ERROR", "out of memory");
+  /* delivery is runnel's own (Flink's sink takes it from the job's
+   * checkpointing mode): not part of the export. */
+  for (int i = 0; !err && i < d->def.nopts;) {
+    if (strcmp(d->def.names[i], "delivery")) {
+      i++;
+      continue;
+    }
+    free(d->def.names[i]);
+    free(d->def.values[i]);
+    memmove(&d->def.names[i], &d->def.names[i + 1],
+            (size_t)(d->def.nopts - i - 1) * sizeof(char *));
+    memmove(&d->def.values[i], &d->def.values[i + 1],
+            (size_t)(d->def.nopts - i - 1) * sizeof(char *));
+    d->def.nopts--;
+  }
   snprintf(d->bootstrap, sizeof d->bootstrap, "%s:%d", b->adv_host, b->adv_port);
   rn_http_done(r);
 }

@@ -138,6 +138,21 @@ void rn_txn_foreach(rn_broker_t *b, void (*fn)(rn_txn_t *t, void *arg), void *ar
     if (t->pid >= 0 && t->state != RN_TXN_DEAD) fn(t, arg);
 }
 
+int rn_txn_offset_pending(rn_broker_t *b, rn_str_t group, rn_str_t topic, int32_t partition) {
+  rn_txn_coord_t *c = rn__coord(b);
+  if (!c) return 0;
+  for (rn_txn_t *t = c->list; t; t = t->next) {
+    if (t->state != RN_TXN_ONGOING && t->state != RN_TXN_PREPARE_COMMIT &&
+        t->state != RN_TXN_PREPARE_ABORT)
+      continue;
+    for (int32_t i = 0; i < t->noffs; i++)
+      if (t->offs[i].partition == partition && rn__eq(t->offs[i].group, group) &&
+          rn__eq(t->offs[i].topic, topic))
+        return 1;
+  }
+  return 0;
+}
+
 static rn_txn_t *rn__txn_new(rn_txn_coord_t *c, rn_str_t id) {
   rn_txn_t *t = calloc(1, sizeof *t);
   if (!t || !(t->id = rn__dup(id))) {
@@ -997,6 +1012,31 @@ rn_err_t rn_txn_produce_check(rn_broker_t *b, const rn_batch_hdr_t *h, rn_str_t 
   if (rn__part_index(t, n, topic, partition) < 0) return RN_ERR_INVALID_TXN_STATE;
   return 0;
 }
+
+/* ---- internal callers (stream functions, fn_host.c) ------------------------------------ */
+
+/* The request runs as if the coordinator were not stopping; everything
+ * after the check (records, markers) never looks at stopping. */
+void rn_txn_add_partitions_internal(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t epoch,
+                                    rn_txn_part_req_t *parts, int32_t n, rn_txn_done_cb cb,
+                                    void *arg) {
+  rn_txn_coord_t *c = rn__coord(b);
+  int stopping = c ? c->stopping : 0;
+  if (c) c->stopping = 0;
+  rn_txn_add_partitions(b, id, pid, epoch, parts, n, 0, cb, arg);
+  if (c) c->stopping = stopping;
+}
+
+void rn_txn_end_internal(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t epoch, int commit,
+                         rn_txn_done_cb cb, void *arg) {
+  rn_txn_coord_t *c = rn__coord(b);
+  int stopping = c ? c->stopping : 0;
+  if (c) c->stopping = 0;
+  rn_txn_end(b, id, pid, epoch, commit, cb, arg);
+  if (c) c->stopping = stopping;
+}
+
+/* ---- end of internal callers ------------------------------------------------------------ */
 
 /* ---- timer ----------------------------------------------------------------------------- */
 

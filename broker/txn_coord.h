@@ -203,6 +203,25 @@ void rn_txn_end(struct rn_broker *b, rn_str_t id, int64_t pid, int16_t epoch, in
 rn_err_t rn_txn_produce_check(struct rn_broker *b, const struct rn_batch_hdr *h,
                               rn_str_t topic, int32_t partition);
 
+/* ---- internal callers (stream functions, fn_host.c) ---------------------- */
+
+/*
+ * rn_txn_add_partitions() (never verify_only) and rn_txn_end() for the
+ * broker's own transactional producers (a stream function's outputs,
+ * fn_host.h): the same checks, states and callbacks, except that they
+ * are also served while the coordinator is stopping (rn_txn_stop()), so
+ * that a function's final checkpoint can add its last output partitions
+ * and commit during shutdown, before the logs close. Kafka clients never
+ * reach these.
+ */
+void rn_txn_add_partitions_internal(struct rn_broker *b, rn_str_t id, int64_t pid, int16_t epoch,
+                                    rn_txn_part_req_t *parts, int32_t n, rn_txn_done_cb cb,
+                                    void *arg);
+void rn_txn_end_internal(struct rn_broker *b, rn_str_t id, int64_t pid, int16_t epoch, int commit,
+                         rn_txn_done_cb cb, void *arg);
+
+/* ---- end of internal callers ---------------------------------------------- */
+
 /*
  * Runs the coordinator's periodic work now (the cleanup timer calls it):
  * aborts Ongoing transactions older than their timeout (epoch bumped,

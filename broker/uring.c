@@ -493,7 +493,7 @@ static int rn__uring_parse_fault(const char *p, size_t n, int *op, unsigned *nth
   static const struct {
     const char *name;
     int err;
-  } errs[] = {{"EIO", EIO},     {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT},
+  } errs[] = {{"EIO", EIO},     {"ENOSPC", ENOSPC}, {"EROFS", EROFS},  {"EDQUOT", EDQUOT},
               {"EBADF", EBADF}, {"EINTR", EINTR},   {"EAGAIN", EAGAIN}};
   char item[64], *save = NULL;
   if (n == 0 || n >= sizeof item) return -1;

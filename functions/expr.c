@@ -294,7 +294,11 @@ static int shortest_digits(double d, char *digits, int *exp10) {
        15-digit steps are wider than the double's rounding error, so the
        shortest decimal, padded with zeros, is the nearest 15-digit one.
        Otherwise 16 or 17 digits are needed. */
-    for (p = 15; p <= 17; p++) {
+    /* For 1e-3 <= |d| < 1e15 the exact path above already tried the
+       15-digit candidate (a * 10^k stays below 2^50 there, so its rounding
+       error cannot pick the wrong integer for a decimal that round-trips):
+       start at 16 digits. */
+    for (p = (a >= 1e-3 && a < 1e15) ? 16 : 15; p <= 17; p++) {
       snprintf(tmp, sizeof tmp, "%.*e", p - 1, a);
       if (p == 17 || strtod(tmp, NULL) == a) break;
     }
@@ -804,8 +808,8 @@ size_t rn_fn_value_to_json(const rn_fn_value_t *v, char *buf, size_t cap) {
       break;
     case RN_FN_T_TIMESTAMP:
     case RN_FN_T_TIMESTAMP_LTZ:
-      n = format_ts_json(
-          v->i, v->type == RN_FN_T_TIMESTAMP ? RN_FN_TIME_JSON : RN_FN_TIME_JSON_LTZ, tmp);
+      n = format_ts_json(v->i, v->type == RN_FN_T_TIMESTAMP ? RN_FN_TIME_JSON : RN_FN_TIME_JSON_LTZ,
+                         tmp);
       out_json_string(&o, tmp, n);
       break;
   }

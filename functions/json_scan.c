@@ -245,9 +245,9 @@ static __attribute__((noinline)) int scan_string_slow(scan_t *sc, size_t start, 
 }
 
 /* A string starting at the quote: sets *off and *len of its body and
-   *escaped. Plain ASCII strings (the common case) take the inlined path. */
+ *escaped. Plain ASCII strings (the common case) take the inlined path. */
 static inline __attribute__((always_inline)) int scan_string(scan_t *sc, uint32_t *off,
-                                                            uint32_t *len, uint8_t *escaped) {
+                                                             uint32_t *len, uint8_t *escaped) {
   size_t start = sc->i + 1;
   size_t i = skip_plain(sc->s, start, sc->n);
   if (i < sc->n && sc->s[i] == '"') {
@@ -341,10 +341,10 @@ static int scan_object(scan_t *sc, uint32_t node) {
     if (node != UINT32_MAX) {
       for (uint32_t c = ps->nodes[node].child; c; c = ps->nodes[c].sibling) {
         const rn_fn_json_node_t *nd = &ps->nodes[c];
-        if (kesc ? key_equals_escaped(sc->s + koff, klen, nd->name, nd->len)
-                 : (nd->len == klen &&
-                    (klen == 0 || (sc->s[koff] == (unsigned char)nd->name[0] &&
-                                   memcmp(sc->s + koff, nd->name, klen) == 0)))) {
+        if (kesc
+                ? key_equals_escaped(sc->s + koff, klen, nd->name, nd->len)
+                : (nd->len == klen && (klen == 0 || (sc->s[koff] == (unsigned char)nd->name[0] &&
+                                                     memcmp(sc->s + koff, nd->name, klen) == 0)))) {
           child = c;
           break;
         }

@@ -150,9 +150,9 @@ struct rn_fn_task {
   const rn_fn_expr_t **kexpr;
   uint32_t nkeys;
   uint32_t naggs;
-  rn_fn_value_t *kv;   /* current record's key values */
-  rn_fn_value_t *av;   /* current record's aggregate arguments */
-  rn_fn_value_t *res;  /* aggregate results of the group being emitted */
+  rn_fn_value_t *kv;  /* current record's key values */
+  rn_fn_value_t *av;  /* current record's aggregate arguments */
+  rn_fn_value_t *res; /* aggregate results of the group being emitted */
   uint8_t args_use_window;
   uint8_t session_rows; /* SESSION window TVF: hold rows */
   size_t group_size;    /* header, keys and accumulators (key text extra) */
@@ -244,7 +244,9 @@ static char *member_prefix(const char *name) {
   return p;
 }
 
-static int is_text(rn_fn_type_t t) { return t == RN_FN_T_STRING || t == RN_FN_T_JSON; }
+static int is_text(rn_fn_type_t t) {
+  return t == RN_FN_T_STRING || t == RN_FN_T_JSON;
+}
 
 /* Copies v into an owned value (strings malloc'd). Returns 0 or -1. */
 static int value_own(rn_fn_value_t *dst, const rn_fn_value_t *v) {
@@ -403,7 +405,9 @@ static void gtab_remove(gtab_t *t, group_t *g) {
   }
 }
 
-static inline rn_fn_value_t *gkeys(group_t *g) { return (rn_fn_value_t *)(g + 1); }
+static inline rn_fn_value_t *gkeys(group_t *g) {
+  return (rn_fn_value_t *)(g + 1);
+}
 
 static inline acc_t *gacc(const rn_fn_task_t *t, group_t *g, uint32_t i) {
   return (acc_t *)((char *)g + t->acc_off[i]);
@@ -784,15 +788,16 @@ static void emit(rn_fn_task_t *t, rn_fn_output_t *o) {
   t->sink(t->opaque, o);
 }
 
-static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 /*
  * The members of the record value doc for SELECT *: as
  * rn_fn_json_object_inner(), without validating again when the bound
  * record already was (bind_record() scanned this very document).
  */
-static int star_inner(const rn_fn_task_t *t, const char *doc, size_t len, size_t *off,
-                      size_t *n) {
+static int star_inner(const rn_fn_task_t *t, const char *doc, size_t len, size_t *off, size_t *n) {
   if (t->jr.state != 1 || t->jr.doc != doc || t->jr.len != len)
     return rn_fn_json_object_inner(doc, len, off, n);
   size_t b = 0, e = len;
@@ -885,8 +890,8 @@ static void emit_group(rn_fn_task_t *t, group_t *g) {
   const rn_fn_plan_t *p = t->plan;
   g->dirty = 0;
   for (uint32_t i = 0; i < t->naggs; i++) acc_result(&p->aggs[i], gacc(t, g, i), &t->res[i]);
-  rn_fn_group_row_t row = {.keys = gkeys(g), .aggs = t->res, .window_start = g->win->start,
-                           .window_end = g->win->end};
+  rn_fn_group_row_t row = {
+      .keys = gkeys(g), .aggs = t->res, .window_start = g->win->start, .window_end = g->win->end};
   /* May run in the middle of a record (re-emission within allowed
      lateness): keep the record's scratch strings and binding. */
   const rn_fn_record_t *saved = t->ev.rec;
@@ -945,9 +950,8 @@ static int cached_field(void *opaque, uint32_t slot, rn_fn_value_t *out, rn_fn_e
 }
 
 /* Binds the JSON record and validates the value (the whole document once). */
-static int bind_record(rn_fn_task_t *t, rn_fn_record_t *rec, int32_t part, int64_t off,
-                       int64_t ts, const char *key, int32_t klen, const char *val,
-                       size_t vlen) {
+static int bind_record(rn_fn_task_t *t, rn_fn_record_t *rec, int32_t part, int64_t off, int64_t ts,
+                       const char *key, int32_t klen, const char *val, size_t vlen) {
   memset(rec, 0, sizeof *rec);
   rec->key = klen >= 0 ? key : NULL;
   rec->key_len = klen >= 0 ? (uint32_t)klen : 0;
@@ -1267,8 +1271,7 @@ static int session_record(rn_fn_task_t *t, int64_t ts, const rn_record_t *r, int
   }
   /* Sessions past allowed lateness were purged, so only a record that
      merges with nothing can be late (Flink drops it). */
-  if (!keep && t->wm != WM_NONE && sat_sub(e - 1, -t->opts.allowed_lateness_ms) <= t->wm)
-    return 1;
+  if (!keep && t->wm != WM_NONE && sat_sub(e - 1, -t->opts.allowed_lateness_ms) <= t->wm) return 1;
   if (!keep) {
     win_t *w = win_new(t, s, e);
     if (!w) return -ENOMEM;
@@ -1315,8 +1318,8 @@ static void process_record(rn_fn_task_t *t, int32_t part, part_t *pp, const rn_r
   rn_fn_record_t rec;
   const char *doc = (const char *)r->value.ptr;
   size_t dlen = (size_t)r->value.len;
-  int rc = bind_record(t, &rec, part, r->offset, r->timestamp, (const char *)r->key.ptr,
-                       r->key.len, doc, dlen);
+  int rc = bind_record(t, &rec, part, r->offset, r->timestamp, (const char *)r->key.ptr, r->key.len,
+                       doc, dlen);
   if (rc) {
     dlq(t, part, r, json_reason(rc));
     return;
@@ -1519,8 +1522,7 @@ int rn_fn_parse_duration(const char *s, int64_t *ms) {
     mul = 1;
   else if (!strcmp(s, "s") || !strcmp(s, "sec") || !strcmp(s, "second") || !strcmp(s, "seconds"))
     mul = 1000;
-  else if (!strcmp(s, "m") || !strcmp(s, "min") || !strcmp(s, "minute") ||
-           !strcmp(s, "minutes"))
+  else if (!strcmp(s, "m") || !strcmp(s, "min") || !strcmp(s, "minute") || !strcmp(s, "minutes"))
     mul = 60000;
   else if (!strcmp(s, "h") || !strcmp(s, "hour") || !strcmp(s, "hours"))
     mul = 3600000;
@@ -1539,8 +1541,7 @@ int rn_fn_task_opts_set(rn_fn_task_opts_t *o, const char *name, const char *valu
   if (!strcmp(name, "watermark.delay") || !strcmp(name, "watermark.idle-timeout") ||
       !strcmp(name, "allowed.lateness")) {
     if (rn_fn_parse_duration(value, &ms)) {
-      rn_fn_error_set(err, 0, 0, "%s: '%s' is not a duration (e.g. 5s, 250ms, 1m)", name,
-                      value);
+      rn_fn_error_set(err, 0, 0, "%s: '%s' is not a duration (e.g. 5s, 250ms, 1m)", name, value);
       return -1;
     }
     if (name[0] == 'a')
@@ -1581,7 +1582,8 @@ int rn_fn_task_opts_set(rn_fn_task_opts_t *o, const char *name, const char *valu
     o->npartitions = (int32_t)n;
     return 0;
   }
-  if (!strcmp(name, "startup") || !strcmp(name, "checkpoint.interval")) return 0;
+  if (!strcmp(name, "startup") || !strcmp(name, "checkpoint.interval") || !strcmp(name, "delivery"))
+    return 0;
   rn_fn_error_set(err, 0, 0, "unknown function option '%s'", name);
   return -1;
 }
@@ -1603,8 +1605,7 @@ int rn_fn_task_new(const rn_fn_plan_t *plan, const rn_fn_task_opts_t *opts, rn_f
                   : plan->window == RN_FN_WINDOW_CUMULATE ? plan->size_ms / plan->step_ms
                                                           : 1;
     if (per > MAX_WINDOWS_PER_RECORD) {
-      rn_fn_error_set(err, 0, 0,
-                      "a record would belong to %lld windows; at most %d are supported",
+      rn_fn_error_set(err, 0, 0, "a record would belong to %lld windows; at most %d are supported",
                       (long long)per, MAX_WINDOWS_PER_RECORD);
       return -EINVAL;
     }
@@ -1650,7 +1651,8 @@ int rn_fn_task_new(const rn_fn_plan_t *plan, const rn_fn_task_opts_t *opts, rn_f
     if (!t->session_rows && !(t->key_names[i] = member_prefix(plan->keys[i].name))) goto fail;
   }
   for (uint32_t i = 0; i < plan->nouts; i++)
-    if (plan->outs[i].kind == RN_FN_OUT_EXPR && !(t->out_names[i] = member_prefix(plan->outs[i].name)))
+    if (plan->outs[i].kind == RN_FN_OUT_EXPR &&
+        !(t->out_names[i] = member_prefix(plan->outs[i].name)))
       goto fail;
   for (uint32_t i = 0; i < t->naggs; i++)
     t->args_use_window |= (uint8_t)expr_uses_window(plan->aggs[i].arg);
@@ -1826,8 +1828,8 @@ int rn_fn_task_snapshot(const rn_fn_task_t *t, rn_wr_t *w) {
   rn_wr_i64(w, t->now);
   rn_wr_i64(w, t->next_early);
   rn_wr_i64(w, (int64_t)t->seq);
-  const uint64_t c[] = {t->st.records_in, t->st.records_out, t->st.late, t->st.dlq,
-                        t->st.filtered, t->st.skipped, t->st.windows_fired};
+  const uint64_t c[] = {t->st.records_in, t->st.records_out, t->st.late,         t->st.dlq,
+                        t->st.filtered,   t->st.skipped,     t->st.windows_fired};
   for (size_t i = 0; i < sizeof c / sizeof *c; i++) rn_wr_i64(w, (int64_t)c[i]);
   rn_wr_u32(w, (uint32_t)t->nparts);
   for (int32_t i = 0; i < t->nparts; i++) {
@@ -1933,7 +1935,7 @@ int rn_fn_task_restore(rn_fn_task_t *t, const uint8_t *bytes, size_t len) {
       for (uint32_t k = 0; k < t->nkeys; k++) get_value(&r, &t->kv[k]);
       if (rn_rd_err(&r)) goto bad;
       uint64_t h = t->plan->window == RN_FN_WINDOW_SESSION ? hash_keys(t, t->kv, 0x5e55u)
-                                                            : hash_keys(t, t->kv, hash_window(s, e));
+                                                           : hash_keys(t, t->kv, hash_window(s, e));
       group_t *g = group_new(t, w, h, t->kv);
       if (!g) {
         rc = -ENOMEM;

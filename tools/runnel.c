@@ -79,6 +79,7 @@ static opt_t opts[] = {
     {.name = "emit", .kind = OPT_VALUE},
     {.name = "startup", .kind = OPT_VALUE},
     {.name = "checkpoint-interval", .kind = OPT_VALUE},
+    {.name = "delivery", .kind = OPT_VALUE},
     {.name = "file", .kind = OPT_VALUE},
     {.name = "flink", .kind = OPT_FLAG},
 };
@@ -117,6 +118,7 @@ static const char *USAGE =
     "  fn create NAME [--watermark-delay D] [--idle-timeout D] [--late-topic T]\n"
     "                 [--dlq-topic T] [--allowed-lateness D] [--emit final|early:D]\n"
     "                 [--startup earliest|latest|timestamp:MS] [--checkpoint-interval D]\n"
+    "                 [--delivery exactly-once|at-least-once]\n"
     "                 ('SQL' | -f FILE)      (D: a duration such as 500ms, 5s, 2m, 1h)\n"
     "  fn list\n"
     "  fn describe NAME\n"
@@ -1168,6 +1170,7 @@ static const struct {
     {"emit", "emit", 0},
     {"startup", "startup", 0},
     {"checkpoint-interval", "checkpoint.interval", 1},
+    {"delivery", "delivery", 0},
 };
 
 /* A duration as the broker takes it: digits, optional blank, ms|s|m|min|h|d. */
@@ -1189,6 +1192,8 @@ static void check_fn_opt(const char *cli, const char *v, int kind) {
   if (!strcmp(cli, "startup") && strcmp(v, "earliest") != 0 && strcmp(v, "latest") != 0 &&
       !(!strncmp(v, "timestamp:", 10) && v[10] && strspn(v + 10, "0123456789") == strlen(v + 10)))
     die_usage("--startup: '%s' is not earliest, latest or timestamp:MILLISECONDS", v);
+  if (!strcmp(cli, "delivery") && strcmp(v, "exactly-once") != 0 && strcmp(v, "at-least-once") != 0)
+    die_usage("--delivery: '%s' is not exactly-once or at-least-once", v);
   if (kind == 0 && !*v) die_usage("--%s needs a value", cli);
 }
 
@@ -1249,7 +1254,7 @@ static const char *rate(json_t *o, const char *key) {
 
 static void fn_create(void) {
   only_opts("fn create", "watermark-delay idle-timeout late-topic dlq-topic allowed-lateness emit "
-                         "startup checkpoint-interval file");
+                         "startup checkpoint-interval delivery file");
   const char *file = opt("file")->value;
   if (npos < 3) die_usage("'fn create' needs a function name and a statement ('SQL' or -f FILE)");
   if (file && npos > 3) die_usage("'fn create': give the statement as 'SQL' or with -f FILE, not both");

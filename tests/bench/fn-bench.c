@@ -40,9 +40,13 @@
  * Allocations are counted by interposing malloc/calloc/realloc/free in this
  * program only (they forward to glibc's __libc_* entry points).
  *
+ * With --e2e BOOTSTRAP HTTP (built with librdkafka) it measures instead
+ * the result latency against a running runneld: see run_e2e().
+ *
  * Usage: fn-bench [--records N] [--keys K] [--per-minute R] [--batch-bytes B]
  *                 [--codecs none,lz4,zstd] [--scenarios filter,project,...]
  *                 [--repeat R] [--dir DIR]
+ *        fn-bench --e2e BOOTSTRAP HTTP-HOST:PORT [--windows N]
  * A measurement, never a test: the exit status is non-zero only when a run
  * could not complete (an error from the log or the runtime).
  */
@@ -73,34 +77,37 @@ static unsigned long long g_allocs;
 /* Live heap bytes: usable size plus glibc's 8-byte chunk header. */
 static long long g_live;
 
+/* Relaxed atomics: librdkafka's threads allocate too (--e2e). */
+#define COUNT(var, d) __atomic_fetch_add(&(var), (d), __ATOMIC_RELAXED)
+
 static void *counted(void *p) {
-  if (p) g_live += (long long)malloc_usable_size(p) + 8;
+  if (p) COUNT(g_live, (long long)malloc_usable_size(p) + 8);
   return p;
 }
 
 void *malloc(size_t n) {
-  g_allocs++;
+  COUNT(g_allocs, 1);
   return counted(__libc_malloc(n));
 }
 
 void *calloc(size_t n, size_t m) {
-  g_allocs++;
+  COUNT(g_allocs, 1);
   return counted(__libc_calloc(n, m));
 }
 
 void *realloc(void *p, size_t n) {
-  g_allocs++;
-  if (p) g_live -= (long long)malloc_usable_size(p) + 8;
+  COUNT(g_allocs, 1);
+  if (p) COUNT(g_live, -((long long)malloc_usable_size(p) + 8));
   void *q = __libc_realloc(p, n);
   if (!q && p && n) {
-    g_live += (long long)malloc_usable_size(p) + 8; /* p is still allocated */
+    COUNT(g_live, (long long)malloc_usable_size(p) + 8); /* p is still allocated */
     return NULL;
   }
   return counted(q);
 }
 
 void free(void *p) {
-  if (p) g_live -= (long long)malloc_usable_size(p) + 8;
+  if (p) COUNT(g_live, -((long long)malloc_usable_size(p) + 8));
   __libc_free(p);
 }
 
@@ -177,8 +184,7 @@ typedef struct gen {
 } gen_t;
 
 /* The next record: value of exactly RECORD_BYTES bytes, key = user_id. */
-static void gen_record(gen_t *g, char *val, size_t *vlen, char *key, size_t *klen,
-                       int64_t *ts) {
+static void gen_record(gen_t *g, char *val, size_t *vlen, char *key, size_t *klen, int64_t *ts) {
   uint64_t r = rng();
   long user = 100000 + (long)(r % (uint64_t)g->keys);
   uint64_t r2 = rng();
@@ -196,8 +202,8 @@ static void gen_record(gen_t *g, char *val, size_t *vlen, char *key, size_t *kle
                    "\"currency\":\"EUR\",\"category\":\"%s\",\"merchant\":\"m%05ld\","
                    "\"country\":\"%s\",\"channel\":\"%s\",\"ts\":%lld,\"ref\":\"",
                    g->i, user, cents / 100, cents % 100, categories[(r >> 20) % 8],
-                   (long)((r >> 24) % 20000), countries[(r >> 40) % 8],
-                   channels[(r >> 44) % 3], (long long)t);
+                   (long)((r >> 24) % 20000), countries[(r >> 40) % 8], channels[(r >> 44) % 3],
+                   (long long)t);
   /* Pads the "ref" member so every value is RECORD_BYTES long. */
   while (n < RECORD_BYTES - 2) {
     val[n] = (char)('a' + (g->i + n) % 26);
@@ -485,7 +491,267 @@ static int in_list(const char *list, const char *name) {
   return 0;
 }
 
-static void closed_cb(void *arg) { *(int *)arg = 1; }
+static void closed_cb(void *arg) {
+  *(int *)arg = 1;
+}
+
+/* ---- end-to-end latency against a running broker (--e2e) ------------------------- */
+
+#ifdef RN_FN_BENCH_E2E
+#include <arpa/inet.h>
+#include <librdkafka/rdkafka.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+/* One HTTP/1.1 request (Connection: close); returns the status or -1. */
+static int http_req(const char *hostport, const char *method, const char *path, const char *body,
+                    char *resp, size_t cap) {
+  char host[256];
+  snprintf(host, sizeof host, "%s", hostport);
+  char *colon = strrchr(host, ':');
+  if (!colon) return -1;
+  *colon = '\0';
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+  if (getaddrinfo(host, colon + 1, &hints, &ai)) return -1;
+  int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  freeaddrinfo(ai);
+  char req[8192];
+  int n = snprintf(req, sizeof req,
+                   "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                   method, path, hostport, body ? strlen(body) : 0, body ? body : "");
+  if (n < 0 || (size_t)n >= sizeof req || write(fd, req, (size_t)n) != n) {
+    close(fd);
+    return -1;
+  }
+  size_t got = 0;
+  ssize_t r;
+  while (got + 1 < cap && (r = read(fd, resp + got, cap - 1 - got)) > 0) got += (size_t)r;
+  resp[got] = '\0';
+  close(fd);
+  int status = -1;
+  if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
+  return status;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t e2e_acked_us; /* when the last delivery report came */
+
+static void e2e_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  (void)m;
+  (void)opaque;
+  e2e_acked_us = mono_us();
+}
+
+static int kconf(rd_kafka_conf_t *c, const char *k, const char *v) {
+  char err[256];
+  if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
+    fprintf(stderr, "fn-bench: %s=%s: %s\n", k, v, err);
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * Result latency: a per-key 1-second tumbling COUNT registered through the
+ * REST API (watermark.delay 0) over a fresh 1-partition topic. For each
+ * window: 20 records inside it (acknowledged), then one record of the next
+ * window, which moves the watermark past the window end; t0 = when that
+ * record is handed to librdkafka. The latency is from t0 to the window's
+ * result arriving at a consumer of the output topic (librdkafka, assign,
+ * fetch.wait.max.ms=5): what a user sees, including the worker's wake-up,
+ * the output append (fdatasync'd) and the fetch. It is an upper bound of
+ * "after the watermark passes": it also counts the trigger record's
+ * produce (acks=all), whose own acknowledgement time is reported too
+ * (results can arrive before that acknowledgement does).
+ */
+static int run_e2e(const char *bootstrap, const char *http, int windows) {
+  char id[64], in[96], out[96], name[96], err[512];
+  snprintf(id, sizeof id, "%ld%d", (long)time(NULL), (int)getpid());
+  snprintf(in, sizeof in, "fnlat_in_%s", id);
+  snprintf(out, sizeof out, "fnlat_out_%s", id);
+  snprintf(name, sizeof name, "fnlat_%s", id);
+  rd_kafka_conf_t *pc = rd_kafka_conf_new();
+  if (kconf(pc, "bootstrap.servers", bootstrap) || kconf(pc, "linger.ms", "0") ||
+      kconf(pc, "acks", "all"))
+    return 1;
+  rd_kafka_conf_set_dr_msg_cb(pc, e2e_dr);
+  rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+  if (!prod) {
+    fprintf(stderr, "fn-bench: producer: %s\n", err);
+    return 1;
+  }
+  /* The input topic: one partition, so one record moves the watermark. */
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(in, 1, 1, err, sizeof err);
+  rd_kafka_queue_t *q = rd_kafka_queue_new(prod);
+  rd_kafka_CreateTopics(prod, &nt, 1, NULL, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+  int status = 0;
+  if (!ev || rd_kafka_event_error(ev)) {
+    fprintf(stderr, "fn-bench: CreateTopics: %s\n",
+            ev ? rd_kafka_event_error_string(ev) : "timeout");
+    status = 1;
+  } else {
+    size_t nres;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+    if (nres != 1 || rd_kafka_topic_result_error(res[0])) {
+      fprintf(stderr, "fn-bench: CreateTopics %s: %s\n", in,
+              nres ? rd_kafka_topic_result_error_string(res[0]) : "no result");
+      status = 1;
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  char body[2048], resp[16384];
+  if (!status) {
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"sql\":\"INSERT INTO %s SELECT k, window_start, window_end, "
+             "COUNT(*) AS n FROM TABLE(TUMBLE(TABLE %s, DESCRIPTOR(ts), INTERVAL '1' SECOND)) "
+             "GROUP BY k, window_start, window_end\",\"options\":{\"watermark.delay\":\"0ms\"}}",
+             name, out, in);
+    int st = http_req(http, "POST", "/api/v1/functions", body, resp, sizeof resp);
+    if (st != 201) {
+      fprintf(stderr, "fn-bench: POST /api/v1/functions: %d %s\n", st,
+              strstr(resp, "\r\n\r\n") ? strstr(resp, "\r\n\r\n") + 4 : resp);
+      status = 1;
+    }
+  }
+  rd_kafka_t *cons = NULL;
+  if (!status) {
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    char group[128];
+    snprintf(group, sizeof group, "fnlat_%s", id);
+    if (kconf(cc, "bootstrap.servers", bootstrap) || kconf(cc, "group.id", group) ||
+        kconf(cc, "fetch.wait.max.ms", "5") || kconf(cc, "enable.auto.commit", "false") ||
+        kconf(cc, "fetch.error.backoff.ms", "5"))
+      status = 1;
+    else if (!(cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err))) {
+      fprintf(stderr, "fn-bench: consumer: %s\n", err);
+      status = 1;
+    }
+  }
+  if (!status) {
+    /* The function created the output topic with the input's one partition. */
+    int found = 0;
+    for (int tries = 0; tries < 100 && !found; tries++) {
+      const struct rd_kafka_metadata *md;
+      rd_kafka_topic_t *rkt = rd_kafka_topic_new(cons, out, NULL);
+      if (rd_kafka_metadata(cons, 0, rkt, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        found = md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0;
+        rd_kafka_metadata_destroy(md);
+      }
+      rd_kafka_topic_destroy(rkt);
+      if (!found) usleep(100000);
+    }
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tp, out, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (!found || rd_kafka_assign(cons, tp)) {
+      fprintf(stderr, "fn-bench: output topic %s did not appear\n", out);
+      status = 1;
+    }
+    rd_kafka_topic_partition_list_destroy(tp);
+  }
+  int64_t *lat = calloc((size_t)windows + 1, sizeof *lat);
+  int nlat = 0;
+  int64_t base = (wall_ms() / 1000) * 1000;
+  int64_t *ack = calloc((size_t)windows + 1, sizeof *ack);
+  for (int i = 0; i <= windows && !status; i++) {
+    int64_t t0 = 0;
+    /* Window i: records (acknowledged), then the first record of window
+       i + 1; t0 = when that one is handed to librdkafka. */
+    for (int k = 0; k <= 20; k++) {
+      int64_t ts = k < 20 ? base + (int64_t)i * 1000 + k * 40 : base + (int64_t)(i + 1) * 1000;
+      char v[128];
+      int n = snprintf(v, sizeof v, "{\"k\":\"a\",\"ts\":%lld}", (long long)ts);
+      rd_kafka_resp_err_t e = rd_kafka_producev(
+          prod, RD_KAFKA_V_TOPIC(in), RD_KAFKA_V_VALUE(v, (size_t)n), RD_KAFKA_V_KEY("a", 1),
+          RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      if (e) {
+        fprintf(stderr, "fn-bench: produce: %s\n", rd_kafka_err2str(e));
+        status = 1;
+        break;
+      }
+      if (k == 19) {
+        rd_kafka_flush(prod, 10000);
+        t0 = mono_us();
+      }
+    }
+    /* No flush (it sleeps in steps): the delivery report is served by
+       rd_kafka_poll() while waiting for the result. */
+    e2e_acked_us = 0;
+    /* The result of window i (the first window gives the consumer time to
+       start and is not counted). */
+    int got = 0;
+    int64_t result_us = 0;
+    while ((!got || !e2e_acked_us) && mono_us() - t0 < 30000000) {
+      rd_kafka_poll(prod, 0);
+      if (got) {
+        usleep(200);
+        continue;
+      }
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 1);
+      if (!m) continue;
+      if (!m->err) result_us = mono_us();
+      if (!m->err) got = 1;
+      if (getenv("FN_BENCH_DEBUG"))
+        fprintf(stderr, "window %d: %s %.*s after %lld us\n", i,
+                m->err ? rd_kafka_err2str(m->err) : "ok", m->err ? 0 : (int)m->len,
+                m->err ? "" : (const char *)m->payload, (long long)(mono_us() - t0));
+      rd_kafka_message_destroy(m);
+    }
+    if (!got) {
+      fprintf(stderr, "fn-bench: no result for window %d within 30 s\n", i);
+      status = 1;
+      break;
+    }
+    if (i > 0) {
+      ack[nlat] = e2e_acked_us - t0;
+      lat[nlat++] = result_us - t0;
+    }
+  }
+  if (!status && nlat > 0) {
+    qsort(lat, (size_t)nlat, sizeof *lat, cmp_i64);
+    qsort(ack, (size_t)nlat, sizeof *ack, cmp_i64);
+    int p99 = (nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1;
+    printf(
+        "{\"target\":\"fn\",\"test\":\"result_latency\",\"windows\":%d,"
+        "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
+        "\"trigger_ack_p50_ms\":%.2f,\"trigger_ack_p99_ms\":%.2f}\n",
+        nlat, (double)lat[nlat / 2] / 1000.0, (double)lat[p99] / 1000.0,
+        (double)lat[nlat - 1] / 1000.0, (double)ack[nlat / 2] / 1000.0, (double)ack[p99] / 1000.0);
+    fflush(stdout);
+  }
+  free(lat);
+  free(ack);
+  if (cons) {
+    rd_kafka_consumer_close(cons);
+    rd_kafka_destroy(cons);
+  }
+  char path[256];
+  snprintf(path, sizeof path, "/api/v1/functions/%s", name);
+  http_req(http, "DELETE", path, NULL, resp, sizeof resp);
+  rd_kafka_destroy(prod);
+  return status;
+}
+#endif
 
 int main(int argc, char **argv) {
   long nrecords = 1000000, keys = 100000, per_minute = 500000;
@@ -494,6 +760,8 @@ int main(int argc, char **argv) {
   const char *codecs = "none,lz4,zstd";
   const char *which = "filter,project,tumble,hop,session";
   const char *dir_arg = NULL;
+  const char *e2e_bootstrap = NULL, *e2e_http = NULL;
+  int windows = 100;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--records") && i + 1 < argc)
       nrecords = atol(argv[++i]);
@@ -511,15 +779,29 @@ int main(int argc, char **argv) {
       repeat = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
       dir_arg = argv[++i];
+    else if (!strcmp(argv[i], "--e2e") && i + 2 < argc) {
+      e2e_bootstrap = argv[++i];
+      e2e_http = argv[++i];
+    } else if (!strcmp(argv[i], "--windows") && i + 1 < argc)
+      windows = atoi(argv[++i]);
     else {
       fprintf(stderr,
               "usage: %s [--records N] [--keys K] [--per-minute R] [--batch-bytes B]\n"
               "          [--codecs none,lz4,zstd] [--scenarios "
               "filter,project,tumble,hop,session]\n"
-              "          [--repeat R] [--dir DIR]\n",
-              argv[0]);
+              "          [--repeat R] [--dir DIR]\n"
+              "       %s --e2e BOOTSTRAP HTTP-HOST:PORT [--windows N]\n",
+              argv[0], argv[0]);
       return 2;
     }
+  }
+  if (e2e_bootstrap) {
+#ifdef RN_FN_BENCH_E2E
+    return run_e2e(e2e_bootstrap, e2e_http, windows < 1 ? 1 : windows);
+#else
+    fprintf(stderr, "fn-bench: built without librdkafka: --e2e is not available\n");
+    return 2;
+#endif
   }
   if (nrecords < 1 || keys < 1 || per_minute < 1 || repeat < 1 || repeat > 99) {
     fprintf(stderr, "fn-bench: bad arguments\n");
@@ -559,13 +841,13 @@ int main(int argc, char **argv) {
     long nbatches;
     size_t stored;
     double w0 = now_s();
-    if (fill_log(&loop, log, codec_of(cname), nrecords, keys, per_minute, batch_bytes,
-                 &nbatches, &stored)) {
+    if (fill_log(&loop, log, codec_of(cname), nrecords, keys, per_minute, batch_bytes, &nbatches,
+                 &stored)) {
       status = 1;
     } else {
       fprintf(stderr,
-              "fn-bench: %s: %ld records in %ld batches, %.1f MB stored (%.2f s to write)\n",
-              cname, nrecords, nbatches, (double)stored / 1e6, now_s() - w0);
+              "fn-bench: %s: %ld records in %ld batches, %.1f MB stored (%.2f s to write)\n", cname,
+              nrecords, nbatches, (double)stored / 1e6, now_s() - w0);
     }
     for (size_t si = 0; si < NSCENARIOS && !status; si++) {
       const scenario_t *sc = &scenarios[si];
@@ -595,22 +877,22 @@ int main(int argc, char **argv) {
         const run_result_t *m = &runs[mi];
         double sbpg = m->peak_groups ? (double)m->state_at_peak / (double)m->peak_groups : 0;
         double hbpg = m->peak_groups ? (double)m->heap_at_peak / (double)m->peak_groups : 0;
-        printf("{\"target\":\"fn\",\"test\":\"%s\",\"codec\":\"%s\",\"records\":%ld,"
-               "\"keys\":%ld,\"batch_bytes\":%zu,\"runs\":%d,\"recs_per_s\":%.0f,"
-               "\"recs_per_s_median\":%.0f,\"ns_per_rec\":%.1f,\"feed_ns_per_rec\":%.1f,"
-               "\"wall_recs_per_s\":%.0f,\"outputs\":%llu,\"windows_fired\":%llu,"
-               "\"dlq\":%llu,\"late\":%llu,\"peak_groups\":%llu,"
-               "\"state_bytes_per_group\":%.1f,\"heap_bytes_per_group\":%.1f,"
-               "\"peak_rss_kb\":%ld,\"mallocs_per_rec\":%.4f,"
-               "\"mallocs_per_rec_steady\":%.4f}\n",
-               sc->name, cname, m->records, keys, batch_bytes, repeat, best, median,
-               m->cpu_seconds * 1e9 / (double)m->records,
-               m->feed_seconds * 1e9 / (double)m->records,
-               (double)m->records / m->seconds, (unsigned long long)m->outputs,
-               (unsigned long long)m->windows_fired, (unsigned long long)m->dlq,
-               (unsigned long long)m->late, (unsigned long long)m->peak_groups, sbpg, hbpg,
-               m->hwm_kb, (double)m->allocs / (double)m->records,
-               m->steady_records ? (double)m->allocs_steady / (double)m->steady_records : 0);
+        printf(
+            "{\"target\":\"fn\",\"test\":\"%s\",\"codec\":\"%s\",\"records\":%ld,"
+            "\"keys\":%ld,\"batch_bytes\":%zu,\"runs\":%d,\"recs_per_s\":%.0f,"
+            "\"recs_per_s_median\":%.0f,\"ns_per_rec\":%.1f,\"feed_ns_per_rec\":%.1f,"
+            "\"wall_recs_per_s\":%.0f,\"outputs\":%llu,\"windows_fired\":%llu,"
+            "\"dlq\":%llu,\"late\":%llu,\"peak_groups\":%llu,"
+            "\"state_bytes_per_group\":%.1f,\"heap_bytes_per_group\":%.1f,"
+            "\"peak_rss_kb\":%ld,\"mallocs_per_rec\":%.4f,"
+            "\"mallocs_per_rec_steady\":%.4f}\n",
+            sc->name, cname, m->records, keys, batch_bytes, repeat, best, median,
+            m->cpu_seconds * 1e9 / (double)m->records, m->feed_seconds * 1e9 / (double)m->records,
+            (double)m->records / m->seconds, (unsigned long long)m->outputs,
+            (unsigned long long)m->windows_fired, (unsigned long long)m->dlq,
+            (unsigned long long)m->late, (unsigned long long)m->peak_groups, sbpg, hbpg, m->hwm_kb,
+            (double)m->allocs / (double)m->records,
+            m->steady_records ? (double)m->allocs_steady / (double)m->steady_records : 0);
         fflush(stdout);
       }
       rn_fn_plan_free(plan);

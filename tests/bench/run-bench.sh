@@ -17,8 +17,11 @@
 # Environment: RUNNELD (default ./runneld), RN_BENCH (./tests/bench/rn-bench),
 # RN_BENCH_MSGS_SMALL (100 B messages, 1000000), RN_BENCH_MSGS_LARGE (1 KiB,
 # 200000), RN_BENCH_LATENCY_MSGS (5000), RN_BENCH_QUICK=1 (a tenth of each),
-# RN_BENCH_TARGETS ("runneld mock"), RN_BENCH_OUT (also append JSON lines to
-# this file). Benchmarks never fail on numbers; the exit status is non-zero
+# RN_BENCH_TARGETS ("runneld mock fn"), RN_BENCH_OUT (also append JSON lines to
+# this file). Target "fn" (section "stream functions" below) runs
+# RN_FN_BENCH (./tests/bench/fn-bench): function throughput on one pinned
+# worker thread over a real log (RN_FN_BENCH_RECORDS records, 1000000;
+# RN_FN_BENCH_REPEAT runs, 3) and the result latency against runneld. Benchmarks never fail on numbers; the exit status is non-zero
 # only when a run could not complete.
 set -u
 
@@ -27,11 +30,14 @@ BENCH=${RN_BENCH:-./tests/bench/rn-bench}
 NS=${RN_BENCH_MSGS_SMALL:-1000000}
 NL=${RN_BENCH_MSGS_LARGE:-200000}
 NLAT=${RN_BENCH_LATENCY_MSGS:-5000}
-TARGETS=${RN_BENCH_TARGETS:-runneld mock}
+TARGETS=${RN_BENCH_TARGETS:-runneld mock fn}
+FN_BENCH=${RN_FN_BENCH:-./tests/bench/fn-bench}
+FN_RECORDS=${RN_FN_BENCH_RECORDS:-1000000}
+FN_REPEAT=${RN_FN_BENCH_REPEAT:-3}
 BCPU=${RN_BENCH_BROKER_CPU:-0}
 CCPU=${RN_BENCH_CLIENT_CPU:-1}
 if [ "${RN_BENCH_QUICK:-0}" = 1 ]; then
-  NS=$((NS / 10)); NL=$((NL / 10)); NLAT=$((NLAT / 10))
+  NS=$((NS / 10)); NL=$((NL / 10)); NLAT=$((NLAT / 10)); FN_RECORDS=$((FN_RECORDS / 10))
 fi
 
 log() { echo "run-bench: $*" >&2; }
@@ -139,10 +145,60 @@ run_runneld() {
   workdir=
 }
 
+# ---- stream functions (owner: fnbench) ------------------------------------
+# fn-bench throughput (records per CPU second of one worker thread, pinned
+# like the client), then the result latency of a 1-second tumbling window
+# through runneld's REST API (a fresh runneld with its HTTP server).
+run_fn() {
+  if [ ! -x "$FN_BENCH" ]; then
+    log "$FN_BENCH not built (make tests/bench/fn-bench): skipped"
+    echo '{"target":"fn","test":"skipped","note":"fn-bench binary not found"}' | emit
+    return
+  fi
+  log "fn-bench: $FN_RECORDS records, $FN_REPEAT runs per scenario and codec"
+  # shellcheck disable=SC2086
+  if ! run_json timeout 1800 $PIN_CLIENT "$FN_BENCH" --records "$FN_RECORDS" \
+      --repeat "$FN_REPEAT"; then
+    log "fn-bench failed"
+    status=1
+  fi
+  if [ ! -x "$RUNNELD" ]; then
+    log "runneld not found at $RUNNELD: result latency skipped"
+    return
+  fi
+  workdir=$(mktemp -d "${TMPDIR:-/tmp}/rn-bench-fn.XXXXXX")
+  port=$("$BENCH" --free-port)
+  hport=$("$BENCH" --free-port)
+  # shellcheck disable=SC2086
+  $PIN_BROKER "$RUNNELD" --data-dir "$workdir/data" --listen "127.0.0.1:$port" \
+    --http "127.0.0.1:$hport" >"$workdir/runneld.log" 2>&1 &
+  broker_pid=$!
+  if ! "$BENCH" --wait-accept "127.0.0.1:$port" --timeout 10 >/dev/null; then
+    log "runneld did not accept connections; its log:"
+    tail -20 "$workdir/runneld.log" >&2
+    status=1
+  else
+    log "fn-bench --e2e: result latency through runneld"
+    # shellcheck disable=SC2086
+    if ! run_json timeout 600 $PIN_CLIENT "$FN_BENCH" --e2e "127.0.0.1:$port" \
+        "127.0.0.1:$hport" --windows 200; then
+      log "fn-bench --e2e failed; runneld's log:"
+      tail -20 "$workdir/runneld.log" >&2
+      status=1
+    fi
+  fi
+  kill "$broker_pid" 2>/dev/null
+  wait "$broker_pid" 2>/dev/null
+  broker_pid=
+  rm -rf "$workdir"
+  workdir=
+}
+
 for target in $TARGETS; do
   case $target in
     runneld) run_runneld ;;
     mock) matrix "--mock $MOCK_CPU" ;;
+    fn) run_fn ;;
     *) log "unknown target $target" ;;
   esac
 done
@@ -176,6 +232,29 @@ for key in sorted(rows, key=lambda k: (k[0], k[1], k[2], -1 if k[3] is None else
         f(ra, "%.0f"), f(rb, "%.0f"), ratio,
         f(a.get("p99_us"), "%.0f"), f(b.get("p99_us"), "%.0f"),
         f(a.get("broker_cpu_us_per_msg"), "%.2f"), f(b.get("broker_cpu_us_per_msg"), "%.2f")))
+# Stream functions (fn-bench): one line per scenario and codec.
+fn = []
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("target") == "fn" and r.get("test") not in ("skipped",):
+        fn.append(r)
+if fn:
+    print()
+    print("%-8s %-5s | %10s %10s %8s | %7s %7s | %8s %9s" % (
+        "function", "codec", "rec/s best", "rec/s med", "ns/rec", "B/group", "heap/gr",
+        "malloc/r", "peak RSS"))
+for r in fn:
+    if r["test"] == "result_latency":
+        print("result latency (1 s tumble, REST + librdkafka): p50 %.2f ms, p99 %.2f ms, "
+              "max %.2f ms over %d windows" % (r["p50_ms"], r["p99_ms"], r["max_ms"], r["windows"]))
+        continue
+    print("%-8s %-5s | %10.0f %10.0f %8.1f | %7.1f %7.1f | %8.4f %6d kB" % (
+        r["test"], r["codec"], r["recs_per_s"], r["recs_per_s_median"], r["ns_per_rec"],
+        r["state_bytes_per_group"], r["heap_bytes_per_group"], r["mallocs_per_rec_steady"],
+        r["peak_rss_kb"]))
 EOF
 fi
 exit $status

@@ -31,7 +31,8 @@
  *      intact (I4);
  *   5. committed offsets never went backwards: after every restart each
  *      partition's committed offset is >= the largest commit acknowledged
- *      before, and the acknowledged commits are non-decreasing. (A restart
+ *      before and >= what the previous restart read back, and the
+ *      acknowledged commits are non-decreasing. (A restart
  *      after which OffsetFetch gives no answer within 30 s, e.g. on a busy
  *      machine, is reported as unverified; more than a tenth of them fail.)
  *
@@ -75,16 +76,17 @@ typedef struct part {
   int64_t commit_max;   /* largest commit the broker acknowledged */
   int64_t commit_last;  /* last acknowledged commit, in callback order */
   int64_t commit_count; /* acknowledged commits */
+  int64_t fetched_last; /* committed offset read back after the last restart */
 } part_t;
 
 static part_t parts[NPARTS];
-static long commit_regress;  /* acknowledged commits going backwards */
-static long committed_lost;  /* committed offset after a restart below an acked commit */
+static long commit_regress;       /* acknowledged commits going backwards */
+static long committed_lost;       /* committed offset after a restart below an acked commit */
 static long committed_unverified; /* restarts after which OffsetFetch did not answer */
-static long committed_fail;  /* too many of those, or no commit at all */
-static long fatal_errors;    /* librdkafka fatal errors (idempotence broken) */
-static long consumed;        /* records the group consumer received */
-static int commit_inflight;  /* an asynchronous commit awaits its result */
+static long committed_fail;       /* too many of those, or no commit at all */
+static long fatal_errors;         /* librdkafka fatal errors (idempotence broken) */
+static long consumed;             /* records the group consumer received */
+static int commit_inflight;       /* an asynchronous commit awaits its result */
 static char errbuf[512];
 
 /* ---- options ------------------------------------------------------------- */
@@ -190,7 +192,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     r->state = MSG_ACKED;
     r->off = m->offset;
     parts[p].acked++;
-    if (m->partition != p) rn_tap_bail("p%d-%" PRId64 " acknowledged in [%d]", p, seq, m->partition);
+    if (m->partition != p)
+      rn_tap_bail("p%d-%" PRId64 " acknowledged in [%d]", p, seq, m->partition);
   } else {
     r->state = MSG_FAILED;
     parts[p].failed++;
@@ -319,6 +322,12 @@ static void check_committed(rd_kafka_t *consumer, int kill_no) {
       for (int i = 0; i < l->cnt; i++) {
         int p = l->elems[i].partition;
         int64_t c = l->elems[i].offset; /* RD_KAFKA_OFFSET_INVALID (-1001): none */
+        if (parts[p].fetched_last >= 0 && c < parts[p].fetched_last)
+          rn_it_mismatch(&committed_lost,
+                         "after kill %d: [%d] committed offset %" PRId64 " below the %" PRId64
+                         " read after an earlier restart",
+                         kill_no, p, c, parts[p].fetched_last);
+        if (c > parts[p].fetched_last) parts[p].fetched_last = c;
         if (parts[p].commit_count > 0 && c < parts[p].commit_max)
           rn_it_mismatch(&committed_lost,
                          "after kill %d: [%d] committed offset %" PRId64
@@ -532,9 +541,9 @@ int main(int argc, char **argv) {
   rn_tap_plan(11);
 
   static rn_it_broker_t b;
-  static const char *const args[] = {"--set", "auto.create.topics.enable=false", "--set",
-                                     "log.segment.bytes=262144", "--set",
-                                     "group.initial.rebalance.delay.ms=0", NULL};
+  static const char *const args[] = {
+      "--set", "auto.create.topics.enable=false",    "--set", "log.segment.bytes=262144",
+      "--set", "group.initial.rebalance.delay.ms=0", NULL};
   rn_it_broker_init(&b, args);
   if (!OK(rn_it_broker_start(&b) == 0, "broker starts")) rn_tap_bail("broker did not start");
   IS_STR(rd_kafka_err2name(create_topic(&b)), "NO_ERROR", "CreateTopics %s (%d partitions)", TOPIC,
@@ -542,7 +551,7 @@ int main(int argc, char **argv) {
 
   rd_kafka_t *prod = new_producer(&b);
   rd_kafka_t *cons = new_consumer(&b);
-  for (int p = 0; p < NPARTS; p++) parts[p].commit_max = -1;
+  for (int p = 0; p < NPARTS; p++) parts[p].commit_max = parts[p].fetched_last = -1;
 
   int64_t start = rn_it_now_ms();
   int64_t produced = 0;
@@ -595,9 +604,8 @@ int main(int argc, char **argv) {
       commit_inflight = rd_kafka_commit(cons, NULL, 1) == RD_KAFKA_RESP_ERR_NO_ERROR;
       last_commit = now;
     }
-    if (now >= next_kill && parts[0].commit_count + parts[1].commit_count +
-                                    parts[2].commit_count ==
-                                0 &&
+    if (now >= next_kill &&
+        parts[0].commit_count + parts[1].commit_count + parts[2].commit_count == 0 &&
         now < first_commit_deadline) {
       /* The first kill waits until the group has committed once, so
        * that the commit check has something to check. */
@@ -613,8 +621,7 @@ int main(int argc, char **argv) {
       }
       check_committed(cons, kills);
       if (kills % 10 == 0 || kills == opt_kills)
-        rn_tap_diag("kill %d/%d at %.1f s: %" PRId64 " produced, %" PRId64
-                    " acknowledged so far",
+        rn_tap_diag("kill %d/%d at %.1f s: %" PRId64 " produced, %" PRId64 " acknowledged so far",
                     kills, opt_kills, (double)(rn_it_now_ms() - start) / 1000.0, produced,
                     parts[0].acked + parts[1].acked + parts[2].acked);
       next_kill = rn_it_now_ms() + rn_it_rand_range(opt_up_min, opt_up_max);
@@ -659,8 +666,8 @@ int main(int argc, char **argv) {
   for (int p = 0; p < NPARTS; p++)
     for (int64_t i = 0; i < parts[p].n; i++)
       if (parts[p].recs[i].state == MSG_ACKED && parts[p].recs[i].seen == 0)
-        rn_it_mismatch(&missing, "acknowledged p%d-%" PRId64 " ([%d]@%" PRId64 ") is missing", p,
-                       i, p, parts[p].recs[i].off);
+        rn_it_mismatch(&missing, "acknowledged p%d-%" PRId64 " ([%d]@%" PRId64 ") is missing", p, i,
+                       p, parts[p].recs[i].off);
   IS_INT(missing + v.misplaced, 0,
          "all %" PRId64 " acknowledged records there, at their acknowledged offsets", acked);
   IS_INT(v.dup, 0, "no record twice (idempotence)");
@@ -679,7 +686,8 @@ int main(int argc, char **argv) {
          commits, kills - committed_unverified, kills);
 
   rn_tap_diag("crashloop: seed=%u kills=%d elapsed=%.1fs produced=%" PRId64 " acked=%" PRId64
-              " failed=%" PRId64 " read=%ld duplicates=%ld missing=%ld order=%ld bad_batches=%ld "
+              " failed=%" PRId64
+              " read=%ld duplicates=%ld missing=%ld order=%ld bad_batches=%ld "
               "batches=%ld consumed=%ld commits=%ld commit_regressions=%ld unverified_restarts=%ld "
               "fatal=%ld",
               seed, kills, (double)(rn_it_now_ms() - start) / 1000.0, total, acked, failed, v.read,

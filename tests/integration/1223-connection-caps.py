@@ -36,8 +36,23 @@ broker = harness.Broker(tap, args=["--set", "max.connections=%d" % MAX_CONN,
                                    "--set", "auto.create.topics.enable=false"])
 if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
+
+
+def broker_fds():
+    return len(os.listdir("/proc/%d/fd" % broker.pid))
+
+
+def settle(limit, timeout=20):
+    """Waits until the broker holds at most limit descriptors (closed
+    connections are counted until the broker has seen them close)."""
+    ok = harness.wait_until(lambda: broker_fds() <= limit, timeout, 0.05)
+    time.sleep(0.2)  # the descriptor goes first, the connection's close callback after
+    return ok
+
+
 # The harness's own readiness probe connected once; let that close count down.
 time.sleep(0.3)
+base_fds = broker_fds()
 
 
 def api_versions(corr):
@@ -90,12 +105,15 @@ def open_from(src, n):
     return kept, refused
 
 
+settle(base_fds)
 a, ra = open_from("127.0.0.1", PER_IP + 5)
 tap.is_((len(a), ra), (PER_IP, 5), "127.0.0.1: %d served, the 5 after them refused "
         "(max.connections.per.ip)" % PER_IP)
+settle(base_fds + len(a))
 b, rb = open_from("127.0.0.2", PER_IP)
 tap.is_((len(b), rb), (PER_IP, 0), "127.0.0.2 has its own %d" % PER_IP)
 room = MAX_CONN - 2 * PER_IP
+settle(base_fds + len(a) + len(b))
 c, rc = open_from("127.0.0.3", room + 4)
 tap.is_((len(c), rc), (room, 4), "127.0.0.3: %d served, then max.connections (%d) refuses"
         % (room, MAX_CONN))
@@ -105,12 +123,12 @@ tap.ok(all(served(s, 100 + i) for i, s in enumerate(a[:3] + b[:3] + c[:1])),
 # Room again.
 for s in a + b + c:
     s.close()
-time.sleep(0.5)
+settle(base_fds)
 d, rd = open_from("127.0.0.1", PER_IP)
 tap.is_((len(d), rd), (PER_IP, 0), "after closing, 127.0.0.1 gets %d again" % PER_IP)
 for s in d:
     s.close()
-time.sleep(0.5)
+settle(base_fds)
 
 # A real client once there is room, and the CreateTopics limits.
 conf = {"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"}

@@ -128,12 +128,19 @@ def parse(v):
     return v.decode("utf-8", "replace")
 
 
-def read_topic(b, topic, nparts, timeout=60):
+# Consumers' isolation level for read_topic(). Functions write their
+# outputs in transactions committed at each checkpoint (delivery =
+# exactly-once, the default): read_committed sees them only then. A test
+# without crashes may read read_uncommitted to see them at once.
+ISOLATION = "read_committed"
+
+
+def read_topic(b, topic, nparts, timeout=60, isolation=None):
     """Every record of topic as dicts {partition, offset, timestamp, key,
     value, headers} (key/value parsed as JSON when they parse)."""
     msgs, errors, complete = harness.ck_read_all(
-        {"bootstrap.servers": b.bootstrap, "broker.address.family": "v4"}, topic, nparts,
-        timeout=timeout)
+        {"bootstrap.servers": b.bootstrap, "broker.address.family": "v4",
+         "isolation.level": isolation or ISOLATION}, topic, nparts, timeout=timeout)
     out = []
     for m in msgs:
         out.append({"partition": m.partition(), "offset": m.offset(),

@@ -30,15 +30,32 @@
 static void test_spec_syntax(void **state) {
   (void)state;
   static const char *good[] = {
-      "write:1:EIO",           "write:17:ENOSPC,fsync:3:EIO", "read:2+:EIO",
-      "nop:1:5",               "fsync:4294967295:EROFS",      "write:3+:EDQUOT,read:1:EBADF",
+      "write:1:EIO",
+      "write:17:ENOSPC,fsync:3:EIO",
+      "read:2+:EIO",
+      "nop:1:5",
+      "fsync:4294967295:EROFS",
+      "write:3+:EDQUOT,read:1:EBADF",
       "write:1:EINTR,nop:2:EAGAIN",
   };
   static const char *bad[] = {
-      "",           "write",          "write:1",      "write:0:EIO",  "write:-1:EIO",
-      "write:x:EIO", "write:1:EWHAT",  "wrote:1:EIO",  "write:1:EIO,", ",write:1:EIO",
-      "write:1:0",   "write:1:99999",  "write:1+x:EIO", "write:1:EIO:2", "write:4294967296:EIO",
-      "write:+:EIO", "write:1:EIO,,read:1:EIO",
+      "",
+      "write",
+      "write:1",
+      "write:0:EIO",
+      "write:-1:EIO",
+      "write:x:EIO",
+      "write:1:EWHAT",
+      "wrote:1:EIO",
+      "write:1:EIO,",
+      ",write:1:EIO",
+      "write:1:0",
+      "write:1:99999",
+      "write:1+x:EIO",
+      "write:1:EIO:2",
+      "write:4294967296:EIO",
+      "write:+:EIO",
+      "write:1:EIO,,read:1:EIO",
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     rn_err_t err = rn_uring_inject_spec(NULL, good[i]);
@@ -287,10 +304,8 @@ static void test_env_spec(void **state) {
 int main(void) {
   alarm(600);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_spec_syntax),
-      cmocka_unit_test(test_spec_fires),
-      cmocka_unit_test(test_disk_full),
-      cmocka_unit_test(test_fsync_sticky),
+      cmocka_unit_test(test_spec_syntax), cmocka_unit_test(test_spec_fires),
+      cmocka_unit_test(test_disk_full),   cmocka_unit_test(test_fsync_sticky),
       cmocka_unit_test(test_env_spec),
   };
   return cmocka_run_group_tests_name("log-fault-spec", tests, NULL, NULL);

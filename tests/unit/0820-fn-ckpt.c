@@ -49,6 +49,7 @@ static void make(rn_fn_ckpt_t *c, int64_t *offs, uint8_t *snap, int tag, size_t 
   c->dlq_records = (uint64_t)tag + 1;
   c->snapshot = snap;
   c->snapshot_len = n;
+  c->txn_pid = -1;
 }
 
 static void check(const rn_fn_ckpt_t *c, int tag, size_t n) {
@@ -59,6 +60,7 @@ static void check(const rn_fn_ckpt_t *c, int tag, size_t n) {
   assert_int_equal(c->dlq_records, (uint64_t)tag + 1);
   assert_int_equal(c->snapshot_len, n);
   for (size_t i = 0; i < n; i++) assert_int_equal(c->snapshot[i], (uint8_t)(tag * 7 + i));
+  assert_int_equal(c->txn_pid, -1);
 }
 
 static int64_t file_size(void) {
@@ -254,11 +256,51 @@ static void test_garbage(void **state) {
   rn_fn_ckpt_free(&got);
 }
 
+/* The transaction trailer (exactly-once) round-trips; a checkpoint
+ * without it loads with txn_pid -1. */
+static void test_txn_trailer(void **state) {
+  (void)state;
+  unlink(path);
+  rn_fn_ckpt_file_t f;
+  assert_int_equal(rn_fn_ckpt_open(&f, path), 0);
+  static uint8_t snap[64];
+  int64_t offs[3];
+  rn_fn_ckpt_t c, got;
+  make(&c, offs, snap, 2, 50);
+  c.txn_pid = 4242;
+  c.txn_epoch = 17;
+  c.txn_pending = 1;
+  assert_int_equal(rn_fn_ckpt_write(&f, &c), 0);
+  assert_int_equal(rn_fn_ckpt_load(path, &got), 0);
+  assert_int_equal(got.txn_pid, 4242);
+  assert_int_equal(got.txn_epoch, 17);
+  assert_int_equal(got.txn_pending, 1);
+  assert_int_equal(got.out_records, 20);
+  assert_int_equal(got.snapshot_len, 50);
+  rn_fn_ckpt_free(&got);
+  make(&c, offs, snap, 3, 50);
+  c.txn_pid = 4242;
+  c.txn_epoch = 18;
+  c.txn_pending = 0;
+  assert_int_equal(rn_fn_ckpt_write(&f, &c), 0);
+  assert_int_equal(rn_fn_ckpt_load(path, &got), 0);
+  assert_int_equal(got.txn_epoch, 18);
+  assert_int_equal(got.txn_pending, 0);
+  rn_fn_ckpt_free(&got);
+  make(&c, offs, snap, 4, 50);
+  assert_int_equal(rn_fn_ckpt_write(&f, &c), 0);
+  assert_int_equal(rn_fn_ckpt_load(path, &got), 0);
+  check(&got, 4, 50);
+  rn_fn_ckpt_free(&got);
+  rn_fn_ckpt_close(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_missing),     cmocka_unit_test(test_roundtrip_alternate),
       cmocka_unit_test(test_torn_newest), cmocka_unit_test(test_corrupt_slots),
       cmocka_unit_test(test_growth),      cmocka_unit_test(test_garbage),
+      cmocka_unit_test(test_txn_trailer),
   };
   return cmocka_run_group_tests_name("fn-ckpt", tests, setup, teardown);
 }
