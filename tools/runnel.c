@@ -531,10 +531,8 @@ static void topic_list(void) {
       tab_row(&t, jstr(x, "name"), jint(x, "partition_count"), jint(x, "message_count"),
               bytes(x, "size_bytes"), json_is_true(json_object_get(x, "internal")) ? "yes" : "no");
     }
-    if (t.nrows == 0)
-      printf("no topics\n");
-    else
-      tab_print(&t);
+    if (t.nrows == 0) printf("no topics\n");
+    tab_print_or_free(&t);
   }
   json_decref(j);
 }
@@ -991,10 +989,8 @@ static void group_list(void) {
       tab_row(&t, jstr(x, "group_id"), jstr(x, "state"), jstr(x, "protocol"),
               jint(x, "member_count"), jint(x, "committed_offsets"), jint(x, "lag"));
     }
-    if (t.nrows == 0)
-      printf("no consumer groups\n");
-    else
-      tab_print(&t);
+    if (t.nrows == 0) printf("no consumer groups\n");
+    tab_print_or_free(&t);
   }
   json_decref(j);
 }
@@ -1302,10 +1298,8 @@ static void fn_list(void) {
               jint(st, "records_in"), jint(st, "records_out"), jint(st, "lag"),
               ms_stamp(json_object_get(st, "watermark_ms")));
     }
-    if (t.nrows == 0)
-      printf("no functions\n");
-    else
-      tab_print(&t);
+    if (t.nrows == 0) printf("no functions\n");
+    tab_print_or_free(&t);
   }
   json_decref(j);
 }
