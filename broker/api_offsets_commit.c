@@ -7,13 +7,15 @@
  * UNKNOWN_TOPIC_OR_PARTITION, as Kafka does), then hand the rest to the
  * coordinator (group.h). OffsetCommit and OffsetDelete are answered once
  * their records are durable in __consumer_offsets; OffsetFetch reads the
- * coordinator's cache.
+ * coordinator's cache (and, for RequireStable, the transaction
+ * coordinator's pending TxnOffsetCommit offsets, KIP-447).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "group.h"
 #include "runnel.h"
+#include "txn_coord.h"
 
 static int rn__partition_exists(rn_broker_t *b, rn_str_t topic, int32_t partition) {
   return rn_topic_partition(rn_topic_find(b, topic), partition) != NULL;
@@ -148,13 +150,20 @@ static int rn__of_cmp(const void *x, const void *y) {
   return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
 }
 
-static void rn__of_fill(rn__of_part_t *p, const rn_group_t *g, rn_str_t topic, int32_t partition,
-                        int require_stable) {
+/* require_stable: KIP-447, UNSTABLE_OFFSET_COMMIT while a commit of the
+ * partition is being written or an open transaction holds a
+ * TxnOffsetCommit offset for it (txn_coord.h). */
+static void rn__of_fill(rn__of_part_t *p, rn_broker_t *b, rn_str_t group_id, const rn_group_t *g,
+                        rn_str_t topic, int32_t partition, int require_stable) {
   p->partition = partition;
   p->offset = -1;
   p->leader_epoch = -1;
   p->metadata = RN_STR_EMPTY;
   p->error = RN_ERR_NONE;
+  if (require_stable && rn_txn_offset_pending(b, group_id, topic, partition)) {
+    p->error = RN_ERR_UNSTABLE_OFFSET_COMMIT;
+    return;
+  }
   if (!g) return;
   if (require_stable && rn_group_offset_pending(g, topic, partition)) {
     p->error = RN_ERR_UNSTABLE_OFFSET_COMMIT;
@@ -189,7 +198,8 @@ static int rn__of_group(rn_req_t *req, rn_str_t group_id, const rn__of_want_t *w
       t[i].parts = RN_ALLOC(req, rn__of_part_t, want[i].n + 1);
       if (!t[i].parts) return -ENOMEM;
       for (int32_t j = 0; j < want[i].n; j++)
-        rn__of_fill(&t[i].parts[j], g, want[i].name, want[i].parts[j], require_stable);
+        rn__of_fill(&t[i].parts[j], req->conn->b, group_id, g, want[i].name, want[i].parts[j],
+                    require_stable);
     }
     *out = t;
     *nout = nwant;
@@ -212,7 +222,8 @@ static int rn__of_group(rn_req_t *req, rn_str_t group_id, const rn__of_want_t *w
       nt++;
     }
     rn__of_topic_t *cur = &t[nt - 1];
-    rn__of_fill(&cur->parts[cur->n++], g, cur->name, all.v[i]->partition, require_stable);
+    rn__of_fill(&cur->parts[cur->n++], req->conn->b, group_id, g, cur->name,
+                all.v[i]->partition, require_stable);
   }
   *out = t;
   *nout = nt;
@@ -258,7 +269,7 @@ void rn_api_OffsetFetch(rn_req_t *req) {
           t[i].parts = RN_ALLOC(req, rn__of_part_t, w[i].n + 1);
           if (!t[i].parts) goto oom;
           for (int32_t j = 0; j < w[i].n; j++) {
-            rn__of_fill(&t[i].parts[j], NULL, w[i].name, w[i].parts[j], 0);
+            rn__of_fill(&t[i].parts[j], NULL, RN_STR_EMPTY, NULL, w[i].name, w[i].parts[j], 0);
             t[i].parts[j].error = (int16_t)err;
           }
         }

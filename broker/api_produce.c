@@ -14,7 +14,9 @@
  * Idempotent batches (producer id >= 0) are checked against the
  * partition's producer state (producer_state.h, KIP-98) right before the
  * log assigns their offsets and recorded right after; a retried duplicate
- * is answered with its original offsets and not written again.
+ * is answered with its original offsets and not written again (with
+ * acks=all only once the original's bytes are durable: a sync barrier of
+ * the log, I2, since the original may still be in flight).
  * Transactional batches must also belong to the producer's ongoing
  * transaction, with the partition added to it (txn_coord.h; else
  * INVALID_TXN_STATE, or INVALID_PRODUCER_EPOCH for another epoch); the
@@ -108,6 +110,18 @@ static void rn__pr_appended(rn_log_append_t *app, rn_err_t err) {
     pp->res->BaseOffset = app->base_offset;
   }
   pp->res->LogStartOffset = rn_log_start_offset(pp->part->log);
+  rn__pr_done(pp->ctx);
+}
+
+/* The sync barrier of an acks=all duplicate (rn_log_sync_barrier()):
+ * the original offsets are already in the response. */
+static void rn__pr_dup_synced(rn_log_append_t *app, rn_err_t err) {
+  rn__pr_part_t *pp = app->arg;
+  if (err) {
+    pp->res->ErrorCode = rn_err_kafka(RN_ERR_KAFKA_STORAGE_ERROR);
+    pp->res->BaseOffset = -1;
+    pp->ctx->failed = 1;
+  }
   rn__pr_done(pp->ctx);
 }
 
@@ -220,6 +234,22 @@ void rn_api_Produce(rn_req_t *req) {
             rn_wr_free(&pp->converted);
             pr->BaseOffset = dup_base;
             pr->LogStartOffset = rn_log_start_offset(part->log);
+            if (r.Acks == -1) {
+              /* I2: acks=all is answered only once the original's bytes
+               * are durable; it may still be in flight (log.h). */
+              pp->ctx = ctx;
+              pp->res = pr;
+              pp->part = part;
+              pp->app.cb = rn__pr_dup_synced;
+              pp->app.arg = pp;
+              rn_err_t serr = rn_log_sync_barrier(part->log, dup_last + 1, &pp->app);
+              if (serr == 0) ctx->pending++;
+              else if (serr < 0) {
+                pr->ErrorCode = rn_err_kafka(RN_ERR_KAFKA_STORAGE_ERROR);
+                pr->BaseOffset = -1;
+                ctx->failed = 1;
+              }
+            }
             continue;
           }
         }

@@ -14,6 +14,8 @@
  *   runnel-producer.snapshot  producer state (idempotence) as of an
  *                           offset, written by producer_state.c through
  *                           rn_log_attach() at a clean close (table E)
+ *   <offset>.snapshot       the same, as of a segment's base offset,
+ *                           written after each roll (rn_log_set_roll_hook())
  *
  * and, only while the log cleaner (compaction, section 5) replaces the
  * segments whose bases lie in [<base>, <end>) by one cleaned segment:
@@ -223,7 +225,9 @@
  *    headers, timestamp, offset) unless it is a tombstone whose batch's
  *    delete horizon has passed; records without a key are removed from
  *    the cleaned range; control batches are kept; records beyond the map
- *    end are kept. The cleaner rewrites only closed segments wholly below
+ *    end are kept; the map end never exceeds the last stable offset, and
+ *    records of aborted transactions are removed and shadow nothing
+ *    (section 5, "Transactions"). The cleaner rewrites only closed segments wholly below
  *    both the high watermark and the durable recovery point, never the
  *    active segment, and (min.compaction.lag.ms > 0) no segment holding a
  *    record younger than the lag, nor any later one. A tombstone gets its
@@ -345,8 +349,9 @@
  * not retried for ten minutes.
  *
  * A pass (cleaner thread, reading dups of the segments' descriptors):
- *   1. Offset map: the dirty cleanable batches, in offset order, skipping
- *      control batches; key -> largest offset. Keys are stored as their
+ *   1. Offset map: the dirty cleanable batches below the job's bound, in
+ *      offset order, skipping control batches and batches of aborted
+ *      transactions; key -> largest offset. Keys are stored as their
  *      128-bit XXH3 digest (a collision would silently drop a key's latest
  *      record, so 64 bits were judged too few; Kafka keeps 128-bit MD5),
  *      24 bytes per key, open addressing, at most 80% full, in at most
@@ -364,7 +369,8 @@
  *      unset or not yet passed. A batch all of whose records are kept and
  *      that needs no new horizon is copied byte for byte; a batch with no
  *      record kept disappears; otherwise it is rewritten (table A) and
- *      recompressed with its own codec (as Kafka does). Control batches
+ *      recompressed with its own codec (as Kafka does). A batch of an
+ *      aborted transaction below E disappears whole. Control batches
  *      and batches at or above E are copied. Index files are built with
  *      the append path's rules. A single-segment group in which nothing
  *      changed is dropped instead of swapped.
@@ -384,6 +390,38 @@
  * max.compaction.lag.ms (Kafka's maxSegmentMs). Producer state
  * (idempotence) is not considered yet: Kafka keeps each producer's last
  * batch even when empty; runnel drops empty batches.
+ *
+ * Transactions (KIP-98, Kafka's transactional compaction). The log store
+ * does not know producer state; producer_state.c installs a provider
+ * (rn_log_set_txn_provider()) when it attaches to the log. The loop
+ * thread asks it, and the cleaner thread only reads what the job copied:
+ *   - Planning cuts the cleanable range at the last stable offset (LSO):
+ *     segments starting at or above it are not cleanable and the dirty
+ *     range ends at it, so records of an open transaction (and everything
+ *     after them) are neither removed nor put in the map; they are cleaned
+ *     by a later pass once the transaction ended. A pass that ends at the
+ *     LSO sets cleanerOffset to it.
+ *   - The job gets a sorted copy of the aborted transactions (producer
+ *     id, first offset, ABORT marker offset) that overlap its segments. A
+ *     batch is aborted data when it is transactional and not a control
+ *     batch, and its producer id has an aborted range holding its base
+ *     offset. Such batches never enter the map (an aborted newer value
+ *     must not remove the committed older one) and are dropped by the
+ *     filter wherever they lie below E, also in already clean segments.
+ *   - Committed transactional records are compacted like any others.
+ *   - Control batches (COMMIT/ABORT markers) are all kept. Kafka removes a
+ *     marker once no data of its transaction is left and
+ *     delete.retention.ms passed; runnel does not, which only costs space
+ *     (a marker whose data is gone is skipped by every reader, and the
+ *     producer state ignores a marker without an open transaction).
+ *   - Without a provider (the producer state is attached on first use, so
+ *     e.g. after a restart before any produce or read_committed fetch) the
+ *     transaction state is unknown: the map ends at the first
+ *     transactional data batch, the pass cleans what lies below it, and a
+ *     pass that can make no progress is retried after backoff_ms or as
+ *     soon as a provider is installed.
+ *   Removing whole aborted batches leaves gaps like any other removal (I3);
+ *   the aborted index keeps its entries (readers skip what is gone).
  */
 #ifndef RN_LOG_H
 #define RN_LOG_H
@@ -490,6 +528,18 @@ void rn_log_fsync_stats(rn_log_fsync_stats_t *out);
  */
 typedef void (*rn_log_hw_cb)(rn_log_t *log, void *arg);
 void rn_log_set_hw_observer(rn_log_t *log, rn_log_hw_cb cb, void *arg);
+
+/*
+ * Segment roll notification (producer-state snapshots: Kafka takes one at
+ * each roll). fn(log, base) runs on the loop thread right after the
+ * active segment of any log rolled (on append or by
+ * rn_log_enforce_retention()), base = the new segment's base offset =
+ * the log end offset then (no offset at or above it is assigned yet).
+ * fn may read the log and call rn_log_sync_barrier(); it must not
+ * append or close. One hook per process, NULL (the default) for none.
+ */
+typedef void (*rn_log_roll_fn)(rn_log_t *log, int64_t base);
+void rn_log_set_roll_hook(rn_log_roll_fn fn);
 
 /* Path of the partition directory (as given to rn_log_open()); valid
  * until the log is freed. */
@@ -800,5 +850,36 @@ typedef struct rn_log_clean_stats {
 
 void rn_log_clean_stats(const rn_log_t *log, rn_log_clean_stats_t *out);
 void rn_log_cleaner_stats(const rn_log_cleaner_t *c, rn_log_clean_stats_t *out);
+
+/*
+ * Transactions and compaction (section 5, "Transactions"; KIP-98): the
+ * log store knows nothing of producer state, so the owner of a log's
+ * transaction state installs a provider that the cleaner asks, on the
+ * loop thread, whenever it plans or starts a pass of that log.
+ *
+ * fn(arg, log, from, to, ranges, n) returns the log's last stable offset
+ * (the first offset of its earliest open transaction, at most the high
+ * watermark), or a negative error (the cleaner then treats the log as if
+ * it had no provider; -ENOMEM postpones the pass). When ranges is not
+ * NULL it also sets *ranges to a malloc'd array (owned by the caller,
+ * freed with free(); NULL when *n is 0) of the *n aborted transactions
+ * whose [first_offset, last_offset] overlaps [from, to): producer id,
+ * offset of its first batch in this partition, offset of its ABORT
+ * marker. fn may use the log's accessors
+ * (rn_log_high_watermark(), rn_log_attachment()) but must not change it.
+ *
+ * One provider per log; fn = NULL removes it (the owner must do so before
+ * arg goes away, e.g. in its rn_log_attach() detach function). Installing
+ * one lets a log that the cleaner held back for lack of a provider be
+ * considered at once. Loop thread.
+ */
+typedef struct rn_log_txn_range {
+  int64_t producer_id;
+  int64_t first_offset; /* first transactional batch of the transaction here */
+  int64_t last_offset;  /* its ABORT marker */
+} rn_log_txn_range_t;
+typedef int64_t (*rn_log_txn_fn)(void *arg, rn_log_t *log, int64_t from, int64_t to,
+                                 rn_log_txn_range_t **ranges, size_t *n);
+void rn_log_set_txn_provider(rn_log_t *log, rn_log_txn_fn fn, void *arg);
 
 #endif

@@ -11,8 +11,11 @@
  *                            one pthread; attached to the same registry
  *   rn__cleaner_tick()       on the timer: rn__clean_plan() per registered
  *                            log, the dirtiest one gets a job (dups of its
- *                            cleanable segments' fds, a config snapshot);
- *                            the thread runs rn__clean_pass()
+ *                            cleanable segments' fds, a config snapshot,
+ *                            and from the log's transaction provider the
+ *                            LSO as its bound and a copy of the aborted
+ *                            transactions, rn__job_txn()); the thread runs
+ *                            rn__clean_pass()
  *   rn__cleaner_async()      messages from the thread: a cleaned group to
  *                            swap in, or the end of the pass; both go to
  *                            the log's swap machine, rn__clean_pump()
@@ -80,6 +83,8 @@ struct rn_log_cleaner {
 
 /* ---- registry ---------------------------------------------------------------- */
 
+static void rn__cleaner_kick(rn_log_cleaner_t *c, uint64_t delay_ms);
+
 static rn__log_ctx_t *rn__ctx_get(rn_uring_t *ring, int create) {
   rn__log_ctx_t *ctx = rn__uring_log_ctx(ring);
   if (!ctx && create && (ctx = calloc(1, sizeof *ctx))) rn__uring_set_log_ctx(ring, ctx);
@@ -142,6 +147,26 @@ int64_t rn__log_roll_ms(const rn_log_t *log) {
   if (log->cfg.cleanup_compact && log->cfg.max_compaction_lag_ms < log->cfg.segment_ms)
     return log->cfg.max_compaction_lag_ms;
   return log->cfg.segment_ms;
+}
+
+void rn_log_set_txn_provider(rn_log_t *log, rn_log_txn_fn fn, void *arg) {
+  log->clean_txn_fn = fn;
+  log->clean_txn_arg = fn ? arg : NULL;
+  if (fn && log->clean_txn_waiting) {
+    /* Held back for lack of a provider: worth a look now. */
+    log->clean_txn_waiting = 0;
+    log->clean_skip_until = 0;
+    if (log->clean_ctx && log->clean_ctx->cleaner && !log->clean_job)
+      rn__cleaner_kick(log->clean_ctx->cleaner, 0);
+  }
+}
+
+/* The log's last stable offset from its provider, or -1 without one (or
+ * when it fails). Loop thread. */
+static int64_t rn__clean_lso(rn_log_t *log) {
+  if (!log->clean_txn_fn) return -1;
+  int64_t lso = log->clean_txn_fn(log->clean_txn_arg, log, 0, 0, NULL, NULL);
+  return lso < 0 ? -1 : lso;
 }
 
 void rn_log_clean_stats(const rn_log_t *log, rn_log_clean_stats_t *out) {
@@ -208,16 +233,22 @@ static int rn__clean_plan(rn_log_t *log, int64_t now, rn__clean_plan_t *p) {
       break;
     }
   }
+  /* Transactions (KIP-98): nothing at or above the last stable offset is
+   * cleaned, nor used to shadow older records; segments starting there
+   * have nothing to clean. */
+  int64_t lso = rn__clean_lso(log);
+  while (lso >= 0 && n > 0 && log->segs[n - 1]->base >= lso) n--;
   if (n == 0) return 0;
   p->nsegs = n;
   p->dirty_end = log->segs[n - 1]->next_offset;
+  if (lso >= 0 && lso < p->dirty_end) p->dirty_end = lso;
   if (first_dirty > p->dirty_end) first_dirty = p->dirty_end;
   p->first_dirty = first_dirty;
   int64_t earliest = INT64_MAX;
   for (size_t i = 0; i < n; i++) {
     rn__log_seg_t *seg = log->segs[i];
     p->total_bytes += seg->size;
-    if (seg->next_offset > first_dirty) {
+    if (seg->next_offset > first_dirty && first_dirty < p->dirty_end) {
       p->dirty_bytes += seg->size;
       int64_t ts = rn__seg_first_ts(seg);
       if (ts > 0 && ts < earliest) earliest = ts;
@@ -240,8 +271,39 @@ static void rn__job_free(rn__clean_job_t *job) {
   free(job->segs);
   free(job->lsegs);
   free(job->released);
+  free(job->aborted);
   free(job->dir);
   free(job);
+}
+
+static int rn__range_cmp(const void *a, const void *b) {
+  const rn_log_txn_range_t *x = a, *y = b;
+  if (x->producer_id != y->producer_id) return x->producer_id < y->producer_id ? -1 : 1;
+  if (x->first_offset != y->first_offset) return x->first_offset < y->first_offset ? -1 : 1;
+  return 0;
+}
+
+/* Transactions (log.h section 5): the job's bound is cut at the LSO and
+ * it takes a copy of the aborted transactions over its segments, sorted
+ * for lookups by (producer id, first offset). Without a provider (or if
+ * it fails) txn_known stays 0. Returns 0 or -ENOMEM. */
+static rn_err_t rn__job_txn(rn_log_t *log, rn__clean_job_t *job) {
+  if (!log->clean_txn_fn) return 0;
+  rn_log_txn_range_t *r = NULL;
+  size_t n = 0;
+  int64_t from = job->nsegs ? job->segs[0].base : 0;
+  int64_t lso = log->clean_txn_fn(log->clean_txn_arg, log, from, job->dirty_end, &r, &n);
+  if (lso < 0) {
+    free(r);
+    return lso == -ENOMEM ? -ENOMEM : 0; /* otherwise: as without a provider */
+  }
+  if (lso < job->dirty_end) job->dirty_end = lso;
+  if (job->first_dirty > job->dirty_end) job->first_dirty = job->dirty_end;
+  if (n > 1) qsort(r, n, sizeof *r, rn__range_cmp);
+  job->aborted = r;
+  job->naborted = n;
+  job->txn_known = 1;
+  return 0;
 }
 
 /* Builds the job for plan p of log (dups the fds; the segments get a
@@ -274,15 +336,20 @@ static rn__clean_job_t *rn__job_new(rn_log_cleaner_t *c, rn_log_t *log, const rn
     job->segs[k].end = seg->next_offset;
     job->segs[k].size = seg->size;
   }
+  job->first_dirty = p->first_dirty;
+  job->dirty_end = p->dirty_end;
+  if (rn__job_txn(log, job) != 0) {
+    rn__log_log(log, "cannot start a compaction pass: out of memory");
+    rn__job_free(job);
+    return NULL;
+  }
   for (size_t k = 0; k < p->nsegs; k++) {
     rn__log_seg_t *seg = log->segs[k];
     seg->refs++;
     seg->clean_ref = 1;
     job->lsegs[k] = seg;
   }
-  job->first_dirty = p->first_dirty;
-  job->dirty_end = p->dirty_end;
-  job->end = p->dirty_end;
+  job->end = job->dirty_end;
   job->delete_retention_ms = log->cfg.delete_retention_ms;
   job->segment_bytes = log->cfg.segment_bytes;
   job->index_interval_bytes = log->cfg.index_interval_bytes;
@@ -317,8 +384,6 @@ static rn__clean_msg_t *rn__sq_pop(rn__clean_job_t *job) {
   return m;
 }
 
-static void rn__cleaner_kick(rn_log_cleaner_t *c, uint64_t delay_ms);
-
 /* The pass is over and every group it posted was swapped or discarded. */
 static void rn__clean_finish(rn_log_t *log, rn__clean_job_t *job) {
   for (size_t k = 0; k < job->nsegs; k++) {
@@ -329,6 +394,13 @@ static void rn__clean_finish(rn_log_t *log, rn__clean_job_t *job) {
   int cancelled = __atomic_load_n(&job->cancel, __ATOMIC_RELAXED) || job->err == -ECANCELED;
   int64_t now = rn__log_now_ms();
   rn__stats_add(&log->clean_stats, &job->stats);
+  if (!job->err && !cancelled && !log->err && job->txn_blocked && job->end <= job->first_dirty) {
+    /* No provider, and the dirty data starts with a transactional batch:
+     * nothing could be cleaned. Look again after a backoff, or at once
+     * when a provider is installed (rn_log_set_txn_provider()). */
+    log->clean_txn_waiting = 1;
+    log->clean_skip_until = now + (job->cleaner ? job->cleaner->cfg.backoff_ms : 15000);
+  }
   if (!job->err && !cancelled && !log->err) {
     if (job->end > log->clean_offset) log->clean_offset = job->end;
     log->clean_min_horizon = job->min_horizon;

@@ -6,7 +6,9 @@
  * cleanable segments as dups of their descriptors, the dirty range and a
  * config snapshot) and touches nothing of the log itself:
  *
- *   1. rn__pass_build_map(): reads the dirty batches in offset order and
+ *   1. rn__pass_build_map(): reads the dirty batches in offset order
+ *      (below the job's bound, at most the LSO; control batches and
+ *      batches of aborted transactions, rn__pass_aborted(), skipped) and
  *      records, per key, the largest offset (rn__omap_*: a 128-bit XXH3
  *      digest and the offset, 24 bytes a slot, open addressing with linear
  *      probing in anonymous memory that grows up to the dedupe buffer).
@@ -15,9 +17,10 @@
  *   2. Groups of consecutive segments below E (segment.bytes, 2^31 - 1
  *      offsets) become one "<base>.log.cleaned" each (rn__pass_group):
  *      every batch goes through rn__pass_filter(), which copies it, drops
- *      it, or rewrites it with the kept records (rn__pass_encode, then
- *      rn__pass_compress with the batch's own codec), and rn__pass_emit()
- *      appends it and its index entries with the append path's rules.
+ *      it (also when it is aborted transactional data), or rewrites it
+ *      with the kept records (rn__pass_encode, then rn__pass_compress
+ *      with the batch's own codec), and rn__pass_emit() appends it and
+ *      its index entries with the append path's rules.
  *   3. A finished group is fdatasync'ed (data and index files) and posted
  *      to the loop thread, which swaps it in while this thread goes on.
  *
@@ -292,6 +295,33 @@ static void rn__pass_reader(rn__pass_t *p, const rn__clean_seg_t *s) {
   p->rd.off = 0;
 }
 
+/* ---- transactions (KIP-98) ------------------------------------------------ */
+
+/* 1 when the batch with header h belongs to an aborted transaction: it is
+ * transactional data (not a marker) and its producer has an aborted
+ * transaction here whose [first, last] holds its base offset. A
+ * producer's transactions do not overlap, so the candidate is the last
+ * range of that producer starting at or before the base offset. */
+static int rn__pass_aborted(const rn__clean_job_t *job, const rn_batch_hdr_t *h) {
+  if (!job->naborted || (h->attributes & RN_BATCH_ATTR_CONTROL) ||
+      !(h->attributes & RN_BATCH_ATTR_TRANSACTIONAL))
+    return 0;
+  size_t lo = 0, hi = job->naborted; /* first range > (pid, base) */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const rn_log_txn_range_t *r = &job->aborted[mid];
+    if (r->producer_id < h->producer_id ||
+        (r->producer_id == h->producer_id && r->first_offset <= h->base_offset))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0) return 0;
+  const rn_log_txn_range_t *r = &job->aborted[lo - 1];
+  return r->producer_id == h->producer_id && r->first_offset <= h->base_offset &&
+         h->base_offset <= r->last_offset;
+}
+
 /* ---- 1. offset map -------------------------------------------------------- */
 
 static rn_err_t rn__pass_build_map(rn__pass_t *p) {
@@ -310,9 +340,20 @@ static rn_err_t rn__pass_build_map(rn__pass_t *p) {
       rn_err_t err = rn__pass_batch(p, s, pos, &b, &h);
       if (err) return err;
       int64_t size = rn_batch_size(&h), last = h.base_offset + h.last_offset_delta;
+      if (h.base_offset >= job->dirty_end) return 0; /* the LSO lies in this segment */
       pos += size;
       job->stats.bytes_read += (uint64_t)size;
       if (last < job->first_dirty || (h.attributes & RN_BATCH_ATTR_CONTROL)) continue;
+      if (h.attributes & RN_BATCH_ATTR_TRANSACTIONAL) {
+        if (!job->txn_known) {
+          /* Without the log's transaction state it is unknown whether
+           * this batch is committed, aborted or open: the map ends here. */
+          job->end = h.base_offset > job->first_dirty ? h.base_offset : job->first_dirty;
+          job->txn_blocked = 1;
+          return 0;
+        }
+        if (rn__pass_aborted(job, &h)) continue; /* never shadows anything */
+      }
       /* A batch cannot hold more records than bytes. */
       size_t most = h.records_count < 0 ? 0 : (size_t)h.records_count;
       if ((int64_t)most > size) most = (size_t)size;
@@ -607,6 +648,12 @@ static rn_err_t rn__pass_filter(rn__pass_t *p, const uint8_t *b, const rn_batch_
   size_t size = (size_t)rn_batch_size(h);
   if ((h->attributes & RN_BATCH_ATTR_CONTROL) || h->base_offset >= job->end)
     return rn__pass_emit_copy(p, b, h);
+  if (rn__pass_aborted(job, h)) {
+    /* Data of an aborted transaction: no reader may see it (KIP-98). */
+    job->stats.records_removed += h->records_count > 0 ? (uint64_t)h->records_count : 0;
+    p->changed = 1;
+    return 0;
+  }
   rn_err_t err = rn_batch_iter_reset(&p->it, b, size);
   if (err)
     return rn__pass_fail(p, err, "offset %lld: cannot read the batch's records (%s)",

@@ -168,6 +168,9 @@ struct rn_log {
   int clean_state; /* RN__CLEAN_* swap machine state */
   rn_uring_req_t clean_req;
   rn_log_clean_stats_t clean_stats;
+  rn_log_txn_fn clean_txn_fn; /* rn_log_set_txn_provider(), or NULL */
+  void *clean_txn_arg;
+  int clean_txn_waiting; /* a pass stopped at a transactional batch: no provider */
 
   /* reads */
   unsigned reads_inflight;
@@ -347,6 +350,13 @@ typedef struct rn__clean_job {
   int32_t index_interval_bytes, segment_index_bytes;
   size_t map_bytes; /* dedupe buffer */
   size_t io_bytes;
+  /* Transactions (log.h section 5): txn_known = 0 without a provider
+   * (the map then ends at the first transactional data batch); else the
+   * aborted transactions overlapping the job's segments, sorted by
+   * (producer id, first offset). dirty_end is already <= the LSO. */
+  int txn_known;
+  rn_log_txn_range_t *aborted;
+  size_t naborted;
   int cancel; /* atomic: set by the loop, polled by the thread */
   /* Set by the thread before its first message. */
   int64_t end; /* map end E: new first dirty offset */
@@ -354,6 +364,7 @@ typedef struct rn__clean_job {
   rn_err_t err; /* 0, -ECANCELED, -errno or RN_ERR_CORRUPT_MESSAGE */
   char errmsg[256];
   int64_t min_horizon; /* earliest delete horizon of a kept tombstone, 0 none */
+  int txn_blocked;     /* !txn_known and the map ended at a transactional batch */
   rn_log_clean_stats_t stats;
   /* Loop side. */
   rn_log_t *log;

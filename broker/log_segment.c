@@ -662,8 +662,16 @@ static int rn__log_need_roll(const rn_log_t *log, const rn__log_seg_t *seg, size
   return 0;
 }
 
+/* rn_log_set_roll_hook(): one for the process. */
+static rn_log_roll_fn rn__log_roll_hook;
+
+void rn_log_set_roll_hook(rn_log_roll_fn fn) {
+  __atomic_store_n(&rn__log_roll_hook, fn, __ATOMIC_RELEASE);
+}
+
 /* Closes the active segment (final time-index entry, index files written
- * and queued for the next round) and starts a new one at LEO. */
+ * and queued for the next round) and starts a new one at LEO; then the
+ * roll hook, if any. */
 rn_err_t rn__log_roll(rn_log_t *log) {
   rn__log_seg_t *old = log->segs[log->nsegs - 1];
   rn__log_seg_t *seg;
@@ -682,6 +690,8 @@ rn_err_t rn__log_roll(rn_log_t *log) {
   if (rn__seg_write_index(log, old, 1) == 0) rn__seg_index_to_map(log, old);
   log->flush_wanted = 1;
   log->flush_base = seg->base;
+  rn_log_roll_fn hook = __atomic_load_n(&rn__log_roll_hook, __ATOMIC_ACQUIRE);
+  if (hook) hook(log, seg->base);
   return 0;
 }
 

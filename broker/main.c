@@ -23,6 +23,7 @@
 #include "autoconf.h"
 #include "fn_host.h"
 #include "http.h"
+#include "producer_state.h"
 #include "runnel.h"
 #include "txn_coord.h"
 
@@ -118,6 +119,8 @@ static void rn__retention_tick(uv_timer_t *t) {
     for (rn_topic_t *tp = b->by_name[i]; tp; tp = tp->next_by_name) {
       if (tp->state != RN_TOPIC_LIVE) continue;
       for (int32_t p = 0; p < tp->nparts; p++) {
+        rn_pstate_expire_log(tp->parts[p].log, now,
+                             rn_config_i(&b->cfg, RN_BCFG_PRODUCER_ID_EXPIRATION_MS));
         int n = rn_log_enforce_retention(tp->parts[p].log, now);
         if (n > 0) RN_INFO("retention deleted %d segment(s) of %s-%d", n, tp->name, p);
       }

@@ -5,13 +5,18 @@
  * producer id (linear probing, backward-shift deletion, at most half
  * full); each entry holds the producer's last five batches in a small
  * array, oldest first. Rebuilding walks batch headers only; the snapshot
- * (log.h table E) is written synchronously at a clean close.
+ * (log.h table E) is written synchronously at a clean close, and after
+ * each segment roll by one writer thread shared by every log.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "producer_state.h"
@@ -20,6 +25,13 @@
 #define RN__PS_HDR 32                              /* bytes before the entries */
 #define RN__PS_ENTRY_MIN (8 + 2 + 1 + 24)          /* one batch */
 #define RN__PS_MAX_FILE ((size_t)1 << 30)
+
+/* Wall clock ms (producer.id.expiration.ms). */
+static int64_t rn__ps_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void rn_pstate_init(rn_pstate_t *ps) { memset(ps, 0, sizeof *ps); }
 
@@ -174,6 +186,7 @@ static rn_pstate_entry_t *rn__ps_insert(rn_pstate_t *ps, int64_t id) {
   e->producer_id = id;
   e->epoch = -1;
   e->last_offset = -1;
+  e->last_ms = rn__ps_wall_ms();
   ps->count++;
   return e;
 }
@@ -210,6 +223,26 @@ void rn_pstate_trim(rn_pstate_t *ps, int64_t log_start) {
     }
     i++;
   }
+}
+
+size_t rn_pstate_expire(rn_pstate_t *ps, int64_t now_ms, int64_t expiration_ms) {
+  size_t n = 0;
+  for (size_t i = 0; i < ps->cap;) {
+    rn_pstate_entry_t *e = &ps->tab[i];
+    if (e->producer_id >= 0 && now_ms - e->last_ms >= expiration_ms &&
+        rn_pstate_open_first(ps, e->producer_id) < 0) {
+      rn__ps_remove(ps, e); /* slot i may now hold a shifted entry: look again */
+      n++;
+      continue;
+    }
+    i++;
+  }
+  return n;
+}
+
+size_t rn_pstate_expire_log(rn_log_t *log, int64_t now_ms, int64_t expiration_ms) {
+  rn_pstate_t *ps = log ? rn_log_attachment(log) : NULL;
+  return ps ? rn_pstate_expire(ps, now_ms, expiration_ms) : 0;
 }
 
 /* Kafka's DefaultRecordBatch.incrementSequence: sequences wrap to 0. */
@@ -255,6 +288,7 @@ rn_err_t rn_pstate_update(rn_pstate_t *ps, const rn_batch_hdr_t *h, int64_t base
   if (!e) return -ENOMEM;
   int64_t last_offset = base_offset + h->last_offset_delta;
   if (last_offset <= e->last_offset) return 0; /* replayed: already known */
+  e->last_ms = rn__ps_wall_ms();
   if (h->producer_epoch != e->epoch) {
     e->epoch = h->producer_epoch;
     e->n = 0;
@@ -439,6 +473,7 @@ static int rn__ps_scan_cb(void *arg, const struct rn_batch_hdr *h, const uint8_t
                           size_t head_len) {
   rn__ps_scan_t *s = arg;
   int64_t last = h->base_offset + h->last_offset_delta;
+  s->ps->rebuild_batches++;
   if (s->checking) {
     s->checking = 0;
     if (h->base_offset != s->want_base || h->crc != s->want_crc || last + 1 != s->want_end) {
@@ -458,10 +493,10 @@ static int rn__ps_scan_cb(void *arg, const struct rn_batch_hdr *h, const uint8_t
   return 0;
 }
 
-/* Reads the whole snapshot file of dir into a malloc'd buffer. */
-static uint8_t *rn__ps_read_file(const char *dir, size_t *len) {
+/* Reads the whole file dir/name into a malloc'd buffer. */
+static uint8_t *rn__ps_read_file(const char *dir, const char *name, size_t *len) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, RN_PSTATE_SNAPSHOT_NAME);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
   off_t size = lseek(fd, 0, SEEK_END);
@@ -478,11 +513,12 @@ static uint8_t *rn__ps_read_file(const char *dir, size_t *len) {
   return buf;
 }
 
-/* Writes the snapshot durably: temporary file, fdatasync, rename. */
-static rn_err_t rn__ps_write_file(const char *dir, const uint8_t *p, size_t n) {
+/* Writes dir/name durably: temporary file, fdatasync, rename. */
+static rn_err_t rn__ps_write_file(const char *dir, const char *name, const uint8_t *p,
+                                  size_t n) {
   char tmp[4096], path[4096];
-  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, RN_PSTATE_SNAPSHOT_NAME);
-  snprintf(path, sizeof path, "%s/%s", dir, RN_PSTATE_SNAPSHOT_NAME);
+  snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
   rn_err_t err = 0;
@@ -499,26 +535,315 @@ static rn_err_t rn__ps_write_file(const char *dir, const uint8_t *p, size_t n) {
   return err;
 }
 
+/* Header scan callback of rn__ps_last_batch(): the first batch only. */
+static int rn__ps_last_cb(void *arg, const struct rn_batch_hdr *h, const uint8_t *head,
+                          size_t head_len) {
+  (void)head;
+  (void)head_len;
+  rn__ps_scan_t *s = arg;
+  s->last_base = h->base_offset;
+  s->last_crc = h->crc;
+  s->end = h->base_offset + h->last_offset_delta + 1;
+  return 1;
+}
+
 /* Finds the base offset and CRC of the batch ending at end - 1. */
 static rn_err_t rn__ps_last_batch(rn_log_t *log, int64_t end, int64_t *base, uint32_t *crc) {
   rn__ps_scan_t s = {0};
-  rn_pstate_t scratch;
-  rn_pstate_init(&scratch);
-  s.ps = &scratch;
   s.end = -1;
-  /* A scan from end - 1 visits the batch holding it, then nothing (the
-   * caller passes the high watermark). */
-  rn_err_t err = rn_log_scan_headers(log, end - 1, rn__ps_scan_cb, &s);
-  rn_pstate_free(&scratch);
-  if (err || s.err) return err ? err : s.err;
+  /* The scan from end - 1 starts with the batch holding it. */
+  rn_err_t err = rn_log_scan_headers(log, end - 1, rn__ps_last_cb, &s);
+  if (err == 1) err = 0;
+  if (err) return err;
   if (s.end != end) return RN_ERR_CORRUPT_MESSAGE;
   *base = s.last_base;
   *crc = s.last_crc;
   return 0;
 }
 
+/* ---- numbered snapshots and their writer thread --------------------------------- */
+
+/* Parses "<20 digits>.snapshot": 1 with *offset, else 0. */
+static int rn__ps_snap_name(const char *name, int64_t *offset) {
+  size_t n = strlen(name), sl = strlen(RN_PSTATE_SNAPSHOT_SUFFIX);
+  if (n != 20 + sl || strcmp(name + 20, RN_PSTATE_SNAPSHOT_SUFFIX) != 0) return 0;
+  int64_t v = 0;
+  for (int i = 0; i < 20; i++) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    if (v > (INT64_MAX - 9) / 10) return 0;
+    v = v * 10 + (name[i] - '0');
+  }
+  *offset = v;
+  return 1;
+}
+
+/* Offsets of the numbered snapshots of dir, descending (malloc'd). */
+static size_t rn__ps_list_snaps(const char *dir, int64_t **out) {
+  *out = NULL;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  size_t n = 0, cap = 0;
+  int64_t *v = NULL;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    int64_t off;
+    if (!rn__ps_snap_name(de->d_name, &off)) continue;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 8;
+      int64_t *nv = realloc(v, nc * sizeof *nv);
+      if (!nv) break;
+      v = nv;
+      cap = nc;
+    }
+    v[n++] = off;
+  }
+  closedir(d);
+  for (size_t i = 1; i < n; i++) /* insertion sort, descending: few files */
+    for (size_t j = i; j > 0 && v[j - 1] < v[j]; j--) {
+      int64_t t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  *out = v;
+  return n;
+}
+
+static void rn__ps_snap_fname(int64_t offset, char *buf, size_t cap) {
+  snprintf(buf, cap, "%020lld%s", (long long)offset, RN_PSTATE_SNAPSHOT_SUFFIX);
+}
+
+/* One periodic snapshot: encoded at the roll, written after its barrier. */
+typedef struct rn__ps_snap {
+  rn_log_append_t req; /* sync barrier (rn_log_sync_barrier()) */
+  rn_pstate_t *ps;     /* NULL once the state was detached */
+  rn_log_t *log;
+  int64_t offset;
+  rn_wr_t w;
+  char *dir; /* for the writer thread */
+  uint64_t seq;
+  struct rn__ps_snap *next; /* ps->snap_pending, then the writer queue */
+} rn__ps_snap_t;
+
+static pthread_mutex_t rn__psw_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rn__psw_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t rn__psw_idle = PTHREAD_COND_INITIALIZER;
+static rn__ps_snap_t *rn__psw_head, *rn__psw_tail;
+static uint64_t rn__psw_seq, rn__psw_done, rn__psw_written;
+static int rn__psw_started;
+
+static void rn__ps_snap_free(rn__ps_snap_t *sn) {
+  rn_wr_free(&sn->w);
+  free(sn->dir);
+  free(sn);
+}
+
+/* Writer thread: writes each job, then prunes older numbered files. */
+static void rn__ps_snap_write(rn__ps_snap_t *sn) {
+  char name[64];
+  rn__ps_snap_fname(sn->offset, name, sizeof name);
+  rn_err_t err = rn__ps_write_file(sn->dir, name, sn->w.buf, sn->w.len);
+  if (err) {
+    fprintf(stderr, "runneld: WARN: %s: producer state snapshot %s not written: %s\n", sn->dir,
+            name, rn_err_name(err));
+    return;
+  }
+  __atomic_add_fetch(&rn__psw_written, 1, __ATOMIC_RELAXED);
+  int64_t *v;
+  size_t n = rn__ps_list_snaps(sn->dir, &v);
+  for (size_t i = RN_PSTATE_SNAPSHOTS_KEPT; i < n; i++) {
+    char path[4200];
+    rn__ps_snap_fname(v[i], name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", sn->dir, name);
+    if (unlink(path) != 0 && errno != ENOENT)
+      fprintf(stderr, "runneld: WARN: cannot remove %s: %s\n", path, strerror(errno));
+  }
+  free(v);
+}
+
+static void *rn__ps_writer(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&rn__psw_mu);
+  for (;;) {
+    while (!rn__psw_head) pthread_cond_wait(&rn__psw_work, &rn__psw_mu);
+    rn__ps_snap_t *sn = rn__psw_head;
+    rn__psw_head = sn->next;
+    if (!rn__psw_head) rn__psw_tail = NULL;
+    pthread_mutex_unlock(&rn__psw_mu);
+    rn__ps_snap_write(sn);
+    uint64_t seq = sn->seq;
+    rn__ps_snap_free(sn);
+    pthread_mutex_lock(&rn__psw_mu);
+    rn__psw_done = seq;
+    pthread_cond_broadcast(&rn__psw_idle);
+  }
+  return NULL;
+}
+
+/* Queues sn for the writer thread (started on first use, signals
+ * blocked). Returns its sequence number, or 0 when it could not be
+ * queued (sn freed, the warning logged). */
+static uint64_t rn__ps_snap_queue(rn__ps_snap_t *sn) {
+  pthread_mutex_lock(&rn__psw_mu);
+  if (!rn__psw_started) {
+    pthread_t th;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, rn__ps_writer, NULL);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+      pthread_mutex_unlock(&rn__psw_mu);
+      fprintf(stderr, "runneld: WARN: producer state snapshot writer not started: %s\n",
+              strerror(rc));
+      rn__ps_snap_free(sn);
+      return 0;
+    }
+    rn__psw_started = 1;
+  }
+  sn->seq = ++rn__psw_seq;
+  sn->next = NULL;
+  if (rn__psw_tail) rn__psw_tail->next = sn;
+  else rn__psw_head = sn;
+  rn__psw_tail = sn;
+  uint64_t seq = sn->seq;
+  pthread_cond_signal(&rn__psw_work);
+  pthread_mutex_unlock(&rn__psw_mu);
+  return seq;
+}
+
+/* Waits until the writer finished job seq (and every earlier one). */
+static void rn__ps_snap_wait(uint64_t seq) {
+  pthread_mutex_lock(&rn__psw_mu);
+  while (rn__psw_done < seq) pthread_cond_wait(&rn__psw_idle, &rn__psw_mu);
+  pthread_mutex_unlock(&rn__psw_mu);
+}
+
+void rn_pstate_snapshot_flush(void) {
+  pthread_mutex_lock(&rn__psw_mu);
+  uint64_t seq = rn__psw_seq;
+  pthread_mutex_unlock(&rn__psw_mu);
+  rn__ps_snap_wait(seq);
+}
+
+uint64_t rn_pstate_snapshots_written(void) {
+  return __atomic_load_n(&rn__psw_written, __ATOMIC_RELAXED);
+}
+
+static void rn__ps_snap_unlink_pending(rn_pstate_t *ps, rn__ps_snap_t *sn) {
+  for (rn__ps_snap_t **pp = &ps->snap_pending; *pp; pp = &(*pp)->next)
+    if (*pp == sn) {
+      *pp = sn->next;
+      sn->next = NULL;
+      return;
+    }
+}
+
+/* The data below the snapshot's offset is durable (err 0): complete the
+ * header with the batch ending there and hand it to the writer. */
+static void rn__ps_snap_synced(rn_log_append_t *req, rn_err_t err) {
+  rn__ps_snap_t *sn = req->arg;
+  rn_pstate_t *ps = sn->ps;
+  if (ps) rn__ps_snap_unlink_pending(ps, sn);
+  int64_t base = -1;
+  uint32_t crc = 0;
+  if (!ps || err || rn__ps_last_batch(sn->log, sn->offset, &base, &crc) != 0 ||
+      !(sn->dir = strdup(rn_log_dir(sn->log)))) {
+    rn__ps_snap_free(sn);
+    return;
+  }
+  /* Table E: lastBase at 16, lastCrc at 24, then the CRC of the whole. */
+  uint8_t *p = sn->w.buf;
+  for (int i = 0; i < 8; i++) p[16 + i] = (uint8_t)((uint64_t)base >> (56 - 8 * i));
+  for (int i = 0; i < 4; i++) p[24 + i] = (uint8_t)(crc >> (24 - 8 * i));
+  uint32_t c = rn_crc32c(0, p, sn->w.len - 4);
+  for (int i = 0; i < 4; i++) p[sn->w.len - 4 + i] = (uint8_t)(c >> (24 - 8 * i));
+  uint64_t seq = rn__ps_snap_queue(sn);
+  if (seq) ps->snap_seq = seq;
+}
+
+/* Roll hook (rn_log_set_roll_hook()): the state as of base. */
+static void rn__ps_rolled(rn_log_t *log, int64_t base) {
+  rn_pstate_t *ps = rn_log_attachment(log);
+  if (!ps || base <= rn_log_start_offset(log)) return;
+  rn__ps_snap_t *sn = calloc(1, sizeof *sn);
+  if (!sn) return;
+  sn->ps = ps;
+  sn->log = log;
+  sn->offset = base;
+  rn_wr_init(&sn->w, 64 + ps->count * 40);
+  if (rn_pstate_encode(ps, base, -1, 0, &sn->w) != 0) {
+    rn__ps_snap_free(sn);
+    return;
+  }
+  sn->req.cb = rn__ps_snap_synced;
+  sn->req.arg = sn;
+  sn->next = ps->snap_pending;
+  ps->snap_pending = sn;
+  rn_err_t r = rn_log_sync_barrier(log, base, &sn->req);
+  if (r == 1) {
+    rn__ps_snap_synced(&sn->req, 0); /* already durable */
+  } else if (r < 0) {
+    rn__ps_snap_unlink_pending(ps, sn);
+    rn__ps_snap_free(sn);
+  }
+}
+
+/* ---- compaction: transaction provider (log.h section 5; owner: txclean) ---- */
+
+static void rn__ps_count_aborted(void *arg, const rn_pstate_aborted_t *a) {
+  (void)a;
+  (*(size_t *)arg)++;
+}
+
+typedef struct rn__ps_fill {
+  rn_log_txn_range_t *r;
+  size_t n, cap;
+} rn__ps_fill_t;
+
+static void rn__ps_fill_aborted(void *arg, const rn_pstate_aborted_t *a) {
+  rn__ps_fill_t *f = arg;
+  if (f->n < f->cap)
+    f->r[f->n++] = (rn_log_txn_range_t){a->producer_id, a->first_offset, a->last_offset};
+}
+
+/* rn_log_txn_fn for the log cleaner: the LSO and a copy of the aborted
+ * index over [from, to). arg is unused: the state is the log's
+ * attachment. */
+static int64_t rn__ps_txn_provider(void *arg, rn_log_t *log, int64_t from, int64_t to,
+                                   rn_log_txn_range_t **ranges, size_t *n) {
+  (void)arg;
+  const rn_pstate_t *ps = rn_log_attachment(log);
+  if (!ps) return -ENOENT;
+  if (ranges) {
+    *ranges = NULL;
+    *n = 0;
+    size_t cnt = 0;
+    rn_pstate_aborted_in(ps, from, to, rn__ps_count_aborted, &cnt);
+    if (cnt) {
+      rn__ps_fill_t f = {malloc(cnt * sizeof *f.r), 0, cnt};
+      if (!f.r) return -ENOMEM;
+      rn_pstate_aborted_in(ps, from, to, rn__ps_fill_aborted, &f);
+      *ranges = f.r;
+      *n = f.n;
+    }
+  }
+  return rn_pstate_lso(ps, rn_log_high_watermark(log));
+}
+
+/* ---- end of the transaction provider (txclean) ---- */
+
 static void rn__ps_detach(void *obj, rn_log_t *log, int clean) {
   rn_pstate_t *ps = obj;
+  rn_log_set_txn_provider(log, NULL, NULL); /* txclean: ps goes away */
+  /* Snapshots still waiting for their barrier are dropped when it calls
+   * back; those being written finish before the directory may go. */
+  for (rn__ps_snap_t *sn = ps->snap_pending; sn; sn = sn->next) sn->ps = NULL;
+  ps->snap_pending = NULL;
+  if (ps->snap_seq) rn__ps_snap_wait(ps->snap_seq);
   int64_t end = rn_log_high_watermark(log), base = -1;
   uint32_t crc = 0;
   /* The state may include appends still being written (above HW): the
@@ -529,7 +854,7 @@ static void rn__ps_detach(void *obj, rn_log_t *log, int clean) {
     rn_wr_t w;
     rn_wr_init(&w, 64 + ps->count * 40);
     rn_err_t err = rn_pstate_encode(ps, end, base, crc, &w);
-    if (!err) err = rn__ps_write_file(rn_log_dir(log), w.buf, w.len);
+    if (!err) err = rn__ps_write_file(rn_log_dir(log), RN_PSTATE_SNAPSHOT_NAME, w.buf, w.len);
     if (err)
       fprintf(stderr, "runneld: WARN: %s: producer state snapshot not written: %s\n",
               rn_log_dir(log), rn_err_name(err));
@@ -539,9 +864,49 @@ static void rn__ps_detach(void *obj, rn_log_t *log, int clean) {
   free(ps);
 }
 
+/* Tries the snapshot file name of log: decodes it into ps (empty) and
+ * checks it against the log with a scan from its end. Returns 1 when ps
+ * now holds the rebuilt state (or e is set by the scan), 0 when the
+ * snapshot is unusable (ps empty again). */
+static int rn__ps_try_snapshot(rn_log_t *log, rn_pstate_t *ps, const char *name, rn_err_t *e) {
+  int64_t start = rn_log_start_offset(log), hw = rn_log_high_watermark(log);
+  size_t len = 0;
+  uint8_t *snap = rn__ps_read_file(rn_log_dir(log), name, &len);
+  if (!snap) return 0;
+  int64_t end = 0, base = 0;
+  uint32_t crc = 0;
+  int ok = rn_pstate_decode(ps, snap, len, &end, &base, &crc) == 0;
+  free(snap);
+  if (!ok) return 0;
+  if (end > hw || end <= start) {
+    rn_pstate_free(ps);
+    return 0;
+  }
+  /* Valid only if the log still holds, at the same place, the batch that
+   * ended the snapshot's range (else a truncation and re-append made it
+   * describe other data). */
+  rn__ps_scan_t s = {0};
+  s.ps = ps;
+  s.checking = 1;
+  s.want_base = base;
+  s.want_crc = crc;
+  s.want_end = end;
+  ps->rebuild_from = end - 1;
+  ps->rebuild_batches = 0;
+  rn_err_t err = rn_log_scan_headers(log, end - 1, rn__ps_scan_cb, &s);
+  if (s.mismatch || (s.checking && !err)) {
+    rn_pstate_free(ps);
+    return 0;
+  }
+  if (err == 1) err = 0; /* stopped by the callback: s.err says why */
+  *e = err ? err : s.err;
+  return 1;
+}
+
 rn_pstate_t *rn_pstate_of(rn_log_t *log, rn_err_t *err) {
   rn_pstate_t *ps = rn_log_attachment(log);
   if (ps) return ps;
+  rn_log_set_roll_hook(rn__ps_rolled);
   ps = malloc(sizeof *ps);
   if (!ps) {
     *err = -ENOMEM;
@@ -549,38 +914,52 @@ rn_pstate_t *rn_pstate_of(rn_log_t *log, rn_err_t *err) {
   }
   rn_pstate_init(ps);
   int64_t start = rn_log_start_offset(log), hw = rn_log_high_watermark(log);
-  rn__ps_scan_t s = {0};
-  s.ps = ps;
-  int64_t from = start;
-  size_t len = 0;
-  uint8_t *snap = rn__ps_read_file(rn_log_dir(log), &len);
-  if (snap) {
-    int64_t end = 0, base = 0;
-    uint32_t crc = 0;
-    if (rn_pstate_decode(ps, snap, len, &end, &base, &crc) == 0 && end <= hw && end > start) {
-      /* Valid only if the log still holds, at the same place, the batch
-       * that ended the snapshot's range (else a truncation and re-append
-       * made it describe other data). */
-      s.checking = 1;
-      s.want_base = base;
-      s.want_crc = crc;
-      s.want_end = end;
-      from = end - 1;
-    } else {
-      rn_pstate_free(ps);
+  const char *dir = rn_log_dir(log);
+  /* Candidates, newest first: the numbered snapshots (those beyond the
+   * log's end describe truncated data: removed) and the clean-close one
+   * (its end offset read from its header). */
+  int64_t *v = NULL;
+  size_t n = rn__ps_list_snaps(dir, &v);
+  int64_t clean_end = -1;
+  {
+    size_t len = 0;
+    uint8_t *p = rn__ps_read_file(dir, RN_PSTATE_SNAPSHOT_NAME, &len);
+    if (p && len >= RN__PS_HDR) clean_end = (int64_t)rn_be64(p + 8);
+    free(p);
+  }
+  rn_err_t e = 0;
+  int have = 0;
+  size_t i = 0;
+  while (!have) {
+    char name[64];
+    if (i < n && v[i] > hw) { /* beyond the log: truncated since */
+      char path[4200];
+      rn__ps_snap_fname(v[i++], name, sizeof name);
+      snprintf(path, sizeof path, "%s/%s", dir, name);
+      unlink(path);
+      continue;
     }
-    free(snap);
+    if (clean_end >= 0 && (i >= n || clean_end >= v[i])) {
+      snprintf(name, sizeof name, "%s", RN_PSTATE_SNAPSHOT_NAME);
+      clean_end = -1;
+    } else if (i < n && v[i] > start) {
+      rn__ps_snap_fname(v[i++], name, sizeof name);
+    } else {
+      break; /* none left that could cover anything */
+    }
+    have = rn__ps_try_snapshot(log, ps, name, &e);
   }
-  rn_err_t e = rn_log_scan_headers(log, from, rn__ps_scan_cb, &s);
-  if (s.mismatch) {
-    /* The snapshot does not match the log: full scan. */
-    rn_pstate_free(ps);
-    memset(&s, 0, sizeof s);
+  free(v);
+  if (!have) {
+    /* No usable snapshot: full scan. */
+    rn__ps_scan_t s = {0};
     s.ps = ps;
+    ps->rebuild_from = start;
+    ps->rebuild_batches = 0;
     e = rn_log_scan_headers(log, start, rn__ps_scan_cb, &s);
+    if (e == 1) e = 0; /* stopped by the callback: s.err says why */
+    if (!e) e = s.err;
   }
-  if (e == 1) e = 0; /* stopped by the callback: s.err says why */
-  if (!e) e = s.err;
   if (e) {
     rn_pstate_free(ps);
     free(ps);
@@ -589,5 +968,6 @@ rn_pstate_t *rn_pstate_of(rn_log_t *log, rn_err_t *err) {
   }
   rn_pstate_trim(ps, start);
   rn_log_attach(log, ps, rn__ps_detach);
+  rn_log_set_txn_provider(log, rn__ps_txn_provider, NULL); /* txclean: compaction, KIP-98 */
   return ps;
 }

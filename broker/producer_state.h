@@ -31,7 +31,10 @@
  * "runnel-producer.snapshot" (log.h table E) plus a header scan of the
  * batches after it (rn_log_scan_headers()), or from a full scan when the
  * snapshot is missing, corrupt or does not match the log. A clean close
- * writes the snapshot, bounding the next scan.
+ * writes the snapshot, bounding the next scan; so does every segment roll
+ * (numbered snapshots "<offset>.snapshot" in the same format, written
+ * once the data below that offset is durable), which bounds the scan
+ * after a crash as well.
  *
  * Transactions (KIP-98): the same state keeps each partition's open
  * transactions (producer id, first offset: the last stable offset is the
@@ -69,6 +72,8 @@ typedef struct rn_pstate_entry {
   uint8_t n;           /* kept batches, b[0] oldest */
   rn_pstate_batch_t b[RN_PSTATE_KEEP];
   int64_t last_offset; /* last offset of its newest batch (retention) */
+  int64_t last_ms;     /* wall clock ms of its last batch seen by this
+                        * process (producer.id.expiration.ms) */
 } rn_pstate_entry_t;
 
 /* An open transaction of a producer in this partition (KIP-98): its
@@ -101,9 +106,22 @@ typedef struct rn_pstate {
    * being written (above its end offset) records them as still open */
   rn_pstate_aborted_t *closed;
   size_t nclosed;
+  /* rebuild (rn_pstate_of()): where the header scan started and how many
+   * batches it visited (tests check that a snapshot bounded it) */
+  int64_t rebuild_from;
+  uint64_t rebuild_batches;
+  /* periodic snapshots (rn__ps_rolled()): sequence number of the last
+   * one handed to the writer thread, 0 for none */
+  uint64_t snap_seq;
+  struct rn__ps_snap *snap_pending; /* waiting for its sync barrier */
 } rn_pstate_t;
 
 #define RN_PSTATE_CLOSED 32
+
+/* Periodic snapshots: "<20-digit offset>.snapshot" (Kafka's name), the
+ * newest RN_PSTATE_SNAPSHOTS_KEPT of them are kept. */
+#define RN_PSTATE_SNAPSHOT_SUFFIX ".snapshot"
+#define RN_PSTATE_SNAPSHOTS_KEPT 2
 
 /* An empty state (no allocation until the first producer). */
 void rn_pstate_init(rn_pstate_t *ps);
@@ -193,8 +211,42 @@ rn_err_t rn_pstate_decode(rn_pstate_t *ps, const uint8_t *p, size_t len, int64_t
                           int64_t *last_base, uint32_t *last_crc);
 
 /*
+ * producer.id.expiration.ms (Kafka's ProducerStateManager
+ * removeExpiredProducers): removes every producer whose last batch here
+ * was seen expiration_ms or more before now_ms (wall clock ms) and that
+ * has no open transaction in this partition. A later batch of it is
+ * then checked as from an unknown producer (sequence 0 starts it again,
+ * any other sequence is UNKNOWN_PRODUCER_ID). "Seen" is by this process:
+ * entries rebuilt at start-up count from the rebuild (Kafka keeps the
+ * batch timestamps in its snapshots; runnel's table E has none).
+ * Returns the number removed.
+ */
+size_t rn_pstate_expire(rn_pstate_t *ps, int64_t now_ms, int64_t expiration_ms);
+/* The same on the state attached to log, if any (never rebuilds one).
+ * Loop thread. */
+size_t rn_pstate_expire_log(rn_log_t *log, int64_t now_ms, int64_t expiration_ms);
+
+/*
+ * Periodic snapshots (Kafka takes one at each segment roll): once a
+ * state is attached, every roll of its log (rn_log_set_roll_hook())
+ * encodes the state as of the new segment's base offset B, waits with
+ * rn_log_sync_barrier() until every offset below B is durable, then
+ * hands "<B in 20 digits>.snapshot" to a writer thread (write, fdatasync,
+ * rename from ".tmp"; older numbered snapshots beyond the newest
+ * RN_PSTATE_SNAPSHOTS_KEPT are deleted). The loop thread only encodes
+ * (memory) and reads one batch header. Detaching the state waits for its
+ * snapshots being written. rn_pstate_snapshot_flush() waits until every
+ * snapshot handed to the writer is done; rn_pstate_snapshots_written()
+ * counts the files written since start (tests).
+ */
+void rn_pstate_snapshot_flush(void);
+uint64_t rn_pstate_snapshots_written(void);
+
+/*
  * The producer state of a partition log: the attached one, or a new one
- * rebuilt from the snapshot file and a header scan (see above) and
+ * rebuilt from the newest valid snapshot (the clean-close one or a
+ * numbered periodic one, whichever ends last and still matches the log)
+ * and a header scan from its end (see above) and
  * attached so that a clean close writes a new snapshot. Synchronous.
  * Returns NULL with *err set (-ENOMEM, or the scan's I/O error) on
  * failure. Loop thread.

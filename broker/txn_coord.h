@@ -132,6 +132,13 @@ void rn_txn_stop(struct rn_broker *b);
 /* Lookups (DescribeTransactions, ListTransactions). */
 rn_txn_t *rn_txn_find(struct rn_broker *b, rn_str_t id);
 void rn_txn_foreach(struct rn_broker *b, void (*fn)(rn_txn_t *t, void *arg), void *arg);
+/*
+ * 1 when a transaction not yet completed (Ongoing, PrepareCommit or
+ * PrepareAbort) holds a pending TxnOffsetCommit offset for (group, topic,
+ * partition), else 0: OffsetFetch v7+ with RequireStable answers
+ * UNSTABLE_OFFSET_COMMIT for it (KIP-447). A linear walk over the ids.
+ */
+int rn_txn_offset_pending(struct rn_broker *b, rn_str_t group, rn_str_t topic, int32_t partition);
 
 typedef void (*rn_txn_pid_cb)(void *arg, rn_err_t err, int64_t pid, int16_t epoch);
 /*

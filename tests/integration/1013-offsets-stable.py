@@ -1,0 +1,343 @@
+"""1013-offsets-stable: OffsetFetch RequireStable (KIP-447) on a raw socket.
+
+While a transaction holds a TxnOffsetCommit offset for a group and
+partition, OffsetFetch v7 (one group) and v8 (the multi-group form) with
+RequireStable=true answer UNSTABLE_OFFSET_COMMIT for that partition, and
+only for it (another partition of the same topic, another group and a
+request without RequireStable are answered normally, the latter with the
+last committed offset); after EndTxn commit the new offset is returned,
+after an abort the previous one stays, and neither is unstable any more.
+"""
+
+import os
+import socket
+import struct
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+tap = harness.Tap(timeout=120)
+harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+NONE, UNSTABLE = 0, 88
+TOPIC = "stable-t"
+
+tap.plan(14)
+broker = harness.Broker(tap, advertise=True)
+if not tap.ok(broker.start(), "broker starts and listens"):
+    tap.bail("broker did not start")
+
+
+# ---- encoding ---------------------------------------------------------------
+
+def uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def zvarint(n):
+    return uvarint((n << 1) ^ (n >> 63))
+
+
+class W:
+    def __init__(self, flex=False):
+        self.flex, self.b = flex, bytearray()
+
+    def i8(self, v):
+        self.b += struct.pack(">b", v)
+        return self
+
+    def i16(self, v):
+        self.b += struct.pack(">h", v)
+        return self
+
+    def i32(self, v):
+        self.b += struct.pack(">i", v)
+        return self
+
+    def i64(self, v):
+        self.b += struct.pack(">q", v)
+        return self
+
+    def str(self, s):
+        if s is None:
+            self.b += b"\x00" if self.flex else struct.pack(">h", -1)
+            return self
+        e = s.encode()
+        self.b += (uvarint(len(e) + 1) if self.flex else struct.pack(">h", len(e))) + e
+        return self
+
+    def bytes_(self, data):
+        self.b += struct.pack(">i", len(data)) + data
+        return self
+
+    def arr(self, items, fn):
+        self.b += uvarint(len(items) + 1) if self.flex else struct.pack(">i", len(items))
+        for x in items:
+            fn(self, x)
+        return self
+
+    def tags(self):
+        if self.flex:
+            self.b += b"\x00"
+        return self
+
+
+class R:
+    def __init__(self, b, flex=False):
+        self.b, self.p, self.flex = b, 0, flex
+
+    def take(self, n):
+        v = self.b[self.p:self.p + n]
+        if len(v) != n:
+            raise ValueError("short response")
+        self.p += n
+        return v
+
+    def i8(self):
+        return struct.unpack(">b", self.take(1))[0]
+
+    def i16(self):
+        return struct.unpack(">h", self.take(2))[0]
+
+    def i32(self):
+        return struct.unpack(">i", self.take(4))[0]
+
+    def i64(self):
+        return struct.unpack(">q", self.take(8))[0]
+
+    def uvarint(self):
+        shift = v = 0
+        while True:
+            c = self.take(1)[0]
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if not c & 0x80:
+                return v
+
+    def str(self):
+        n = self.uvarint() - 1 if self.flex else self.i16()
+        return None if n < 0 else self.take(n).decode()
+
+    def bytes_(self):
+        n = self.i32()
+        return None if n < 0 else self.take(n)
+
+    def arr(self, fn):
+        n = self.uvarint() - 1 if self.flex else self.i32()
+        return None if n < 0 else [fn(self) for _ in range(n)]
+
+    def tags(self):
+        if self.flex:
+            for _ in range(self.uvarint()):
+                self.uvarint()
+                self.take(self.uvarint())
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.corr = 0
+
+    def send(self, key, ver, flex, body):
+        self.corr += 1
+        h = W().i16(key).i16(ver).i32(self.corr).str("offsets-stable")
+        if flex:
+            h.b += b"\x00"
+        frame = bytes(h.b) + bytes(body.b)
+        self.s.sendall(struct.pack(">i", len(frame)) + frame)
+        return self.corr
+
+    def recv(self, corr, flex):
+        size = struct.unpack(">i", self._read(4))[0]
+        r = R(self._read(size), flex)
+        if r.i32() != corr:
+            raise ValueError("correlation id mismatch")
+        r.tags()
+        return r
+
+    def call(self, key, ver, flex, body):
+        return self.recv(self.send(key, ver, flex, body), flex)
+
+    def _read(self, n):
+        out = b""
+        while len(out) < n:
+            c = self.s.recv(n - len(out))
+            if not c:
+                raise ConnectionError("connection closed")
+            out += c
+        return out
+
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC_T = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC_T[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def batch(pid, epoch, seq, value, attrs=0):
+    """A record batch v2 of one uncompressed record without a key."""
+    rec = bytes([0]) + zvarint(0) + zvarint(0) + zvarint(-1)
+    rec += zvarint(len(value)) + value + zvarint(0)
+    rec = zvarint(len(rec)) + rec
+    after_crc = struct.pack(">hiqqqhii", attrs, 0, 1000, 1000, pid, epoch, seq, 1) + rec
+    body = struct.pack(">ibI", 0, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+def produce(c, b, part=0):
+    w = W().str(None).i16(-1).i32(30000).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).bytes_(b)))
+    r = c.call(0, 3, False, w)
+    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
+    return res[0][1][0][1], res[0][1][0][2]
+
+
+def init_pid(c, txn_id):
+    r = c.call(22, 1, False, W().str(txn_id).i32(60000))
+    r.i32()
+    return r.i16(), r.i64(), r.i16()
+
+
+def add_parts(c, txn_id, pid, epoch, part):
+    w = W().str(txn_id).i64(pid).i16(epoch).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p)))
+    r = c.call(24, 1, False, w)
+    r.i32()
+    return r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))[0][1][0][1]
+
+
+def add_offsets(c, txn_id, pid, epoch, group):
+    r = c.call(25, 1, False, W().str(txn_id).i64(pid).i16(epoch).str(group))
+    r.i32()
+    return r.i16()
+
+
+def txn_offset_commit(c, txn_id, group, pid, epoch, part, offset):
+    w = W().str(txn_id).str(group).i64(pid).i16(epoch).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).str(None)))
+    r = c.call(28, 1, False, w)
+    r.i32()
+    return r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))[0][1][0][1]
+
+
+def end_txn(c, txn_id, pid, epoch, commit):
+    r = c.call(26, 1, False, W().str(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0))
+    r.i32()
+    return r.i16()
+
+
+def offset_commit(c, group, part, offset):
+    """OffsetCommit v2 outside any group generation (simple consumer)."""
+    w = W().str(group).i32(-1).str("").i64(-1).arr(
+        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).str(None)))
+    r = c.call(8, 2, False, w)
+    return r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))[0][1][0][1]
+
+
+def _parts(r):
+    def part(r):
+        p = (r.i32(), r.i64(), r.i32(), r.str(), r.i16())
+        r.tags()
+        return p
+
+    def topic(r):
+        t = (r.str(), r.arr(part))
+        r.tags()
+        return t
+    return {(t, p[0]): (p[1], p[4]) for t, ps in r.arr(topic) for p in ps}
+
+
+def fetch_v7(c, group, parts, stable):
+    """OffsetFetch v7: {(topic, partition): (offset, error)}."""
+    w = W(True).str(group).arr(
+        [TOPIC], lambda w, t: w.str(t).arr(parts, lambda w, p: w.i32(p)).tags())
+    r = c.call(9, 7, True, w.i8(1 if stable else 0).tags())
+    r.i32()
+    out = _parts(r)
+    out["error"] = r.i16()
+    return out
+
+
+def fetch_v8(c, groups, parts, stable):
+    """OffsetFetch v8 (several groups): {group: {(topic, partition): (offset, error)}}."""
+    def grp(w, g):
+        w.str(g).arr([TOPIC], lambda w, t: w.str(t).arr(parts, lambda w, p: w.i32(p)).tags()).tags()
+    r = c.call(9, 8, True, W(True).arr(groups, grp).i8(1 if stable else 0).tags())
+    r.i32()
+
+    def group(r):
+        gid = r.str()
+        ps = _parts(r)
+        ps["error"] = r.i16()
+        r.tags()
+        return gid, ps
+    return dict(r.arr(group))
+
+
+# ---- the test ------------------------------------------------------------------
+
+with tap.section("create topic", cases=1, timeout=60):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"})
+    admin.create_topics([NewTopic(TOPIC, 2, 1)])[TOPIC].result(30)
+    tap.ok(True, "topic created")
+
+c = Conn(broker.port)
+with tap.section("pending transactional offsets", cases=6, timeout=30):
+    tap.is_(offset_commit(c, "sg", 0, 5), NONE, "a plain commit of offset 5 for partition 0")
+    err, pid, epoch = init_pid(c, "st1")
+    add_parts(c, "st1", pid, epoch, 0)
+    produce(c, batch(pid, epoch, 0, b"v", attrs=0x10))
+    add_offsets(c, "st1", pid, epoch, "sg")
+    tap.is_(txn_offset_commit(c, "st1", "sg", pid, epoch, 0, 7), NONE,
+            "TxnOffsetCommit of offset 7 in an open transaction")
+    got = fetch_v7(c, "sg", [0, 1], True)
+    tap.is_((got[(TOPIC, 0)][1], got[(TOPIC, 1)], got["error"]), (UNSTABLE, (-1, NONE), NONE),
+            "v7 RequireStable: UNSTABLE_OFFSET_COMMIT for partition 0 only")
+    got = fetch_v7(c, "sg", [0], False)
+    tap.is_(got[(TOPIC, 0)], (5, NONE), "v7 without RequireStable: the committed offset 5")
+    got = fetch_v8(c, ["sg", "other"], [0], True)
+    tap.is_((got["sg"][(TOPIC, 0)][1], got["other"][(TOPIC, 0)]), (UNSTABLE, (-1, NONE)),
+            "v8 RequireStable: unstable for the transaction's group, not another group")
+    tap.is_(end_txn(c, "st1", pid, epoch, True), NONE, "EndTxn commit")
+
+with tap.section("after commit and abort", cases=5, timeout=30):
+    tap.is_(fetch_v7(c, "sg", [0], True)[(TOPIC, 0)], (7, NONE),
+            "after the commit: offset 7, stable")
+    add_parts(c, "st1", pid, epoch, 0)
+    produce(c, batch(pid, epoch, 1, b"w", attrs=0x10))
+    add_offsets(c, "st1", pid, epoch, "sg")
+    tap.is_(txn_offset_commit(c, "st1", "sg", pid, epoch, 0, 9), NONE,
+            "a second transaction commits offset 9")
+    tap.is_(fetch_v8(c, ["sg"], [0], True)["sg"][(TOPIC, 0)][1], UNSTABLE,
+            "v8 RequireStable: unstable again")
+    tap.is_(end_txn(c, "st1", pid, epoch, False), NONE, "EndTxn abort")
+    tap.is_(fetch_v7(c, "sg", [0], True)[(TOPIC, 0)], (7, NONE),
+            "after the abort: still offset 7, stable")
+
+tap.is_(broker.stop(), 0, "broker stops cleanly")
+broker.cleanup()
+tap.done()
