@@ -47,6 +47,7 @@
  *                 [--codecs none,lz4,zstd] [--scenarios filter,project,...]
  *                 [--repeat R] [--dir DIR]
  *        fn-bench --e2e BOOTSTRAP HTTP-HOST:PORT [--windows N]
+ *                 [--delivery at-least-once|exactly-once] [--checkpoint-interval D]
  * A measurement, never a test: the exit status is non-zero only when a run
  * could not complete (an error from the log or the runtime).
  */
@@ -579,9 +580,14 @@ static int kconf(rd_kafka_conf_t *c, const char *k, const char *v) {
  * the output append (fdatasync'd) and the fetch. It is an upper bound of
  * "after the watermark passes": it also counts the trigger record's
  * produce (acks=all), whose own acknowledgement time is reported too
- * (results can arrive before that acknowledgement does).
+ * (results can arrive before that acknowledgement does). --delivery picks
+ * the function's delivery option (at-least-once by default: results are
+ * visible at once; exactly-once: a result becomes visible to the
+ * read_committed consumer when the checkpoint after it commits, so
+ * --checkpoint-interval bounds the latency).
  */
-static int run_e2e(const char *bootstrap, const char *http, int windows) {
+static int run_e2e(const char *bootstrap, const char *http, int windows, const char *delivery,
+                   const char *ckpt) {
   char id[64], in[96], out[96], name[96], err[512];
   snprintf(id, sizeof id, "%ld%d", (long)time(NULL), (int)getpid());
   snprintf(in, sizeof in, "fnlat_in_%s", id);
@@ -625,8 +631,9 @@ static int run_e2e(const char *bootstrap, const char *http, int windows) {
     snprintf(body, sizeof body,
              "{\"name\":\"%s\",\"sql\":\"INSERT INTO %s SELECT k, window_start, window_end, "
              "COUNT(*) AS n FROM TABLE(TUMBLE(TABLE %s, DESCRIPTOR(ts), INTERVAL '1' SECOND)) "
-             "GROUP BY k, window_start, window_end\",\"options\":{\"watermark.delay\":\"0ms\"}}",
-             name, out, in);
+             "GROUP BY k, window_start, window_end\",\"options\":{\"watermark.delay\":\"0ms\","
+             "\"delivery\":\"%s\",\"checkpoint.interval\":\"%s\"}}",
+             name, out, in, delivery, ckpt);
     int st = http_req(http, "POST", "/api/v1/functions", body, resp, sizeof resp);
     if (st != 201) {
       fprintf(stderr, "fn-bench: POST /api/v1/functions: %d %s\n", st,
@@ -641,7 +648,9 @@ static int run_e2e(const char *bootstrap, const char *http, int windows) {
     snprintf(group, sizeof group, "fnlat_%s", id);
     if (kconf(cc, "bootstrap.servers", bootstrap) || kconf(cc, "group.id", group) ||
         kconf(cc, "fetch.wait.max.ms", "5") || kconf(cc, "enable.auto.commit", "false") ||
-        kconf(cc, "fetch.error.backoff.ms", "5"))
+        kconf(cc, "fetch.error.backoff.ms", "5") ||
+        kconf(cc, "isolation.level",
+              strcmp(delivery, "exactly-once") ? "read_uncommitted" : "read_committed"))
       status = 1;
     else if (!(cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err))) {
       fprintf(stderr, "fn-bench: consumer: %s\n", err);
@@ -732,10 +741,11 @@ static int run_e2e(const char *bootstrap, const char *http, int windows) {
     qsort(ack, (size_t)nlat, sizeof *ack, cmp_i64);
     int p99 = (nlat * 99) / 100 < nlat ? (nlat * 99) / 100 : nlat - 1;
     printf(
-        "{\"target\":\"fn\",\"test\":\"result_latency\",\"windows\":%d,"
+        "{\"target\":\"fn\",\"test\":\"result_latency\",\"delivery\":\"%s\","
+        "\"checkpoint_interval\":\"%s\",\"windows\":%d,"
         "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
         "\"trigger_ack_p50_ms\":%.2f,\"trigger_ack_p99_ms\":%.2f}\n",
-        nlat, (double)lat[nlat / 2] / 1000.0, (double)lat[p99] / 1000.0,
+        delivery, ckpt, nlat, (double)lat[nlat / 2] / 1000.0, (double)lat[p99] / 1000.0,
         (double)lat[nlat - 1] / 1000.0, (double)ack[nlat / 2] / 1000.0, (double)ack[p99] / 1000.0);
     fflush(stdout);
   }
@@ -762,6 +772,7 @@ int main(int argc, char **argv) {
   const char *dir_arg = NULL;
   const char *e2e_bootstrap = NULL, *e2e_http = NULL;
   int windows = 100;
+  const char *delivery = "at-least-once", *ckpt = "5s";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--records") && i + 1 < argc)
       nrecords = atol(argv[++i]);
@@ -784,20 +795,25 @@ int main(int argc, char **argv) {
       e2e_http = argv[++i];
     } else if (!strcmp(argv[i], "--windows") && i + 1 < argc)
       windows = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--delivery") && i + 1 < argc)
+      delivery = argv[++i];
+    else if (!strcmp(argv[i], "--checkpoint-interval") && i + 1 < argc)
+      ckpt = argv[++i];
     else {
       fprintf(stderr,
               "usage: %s [--records N] [--keys K] [--per-minute R] [--batch-bytes B]\n"
               "          [--codecs none,lz4,zstd] [--scenarios "
               "filter,project,tumble,hop,session]\n"
               "          [--repeat R] [--dir DIR]\n"
-              "       %s --e2e BOOTSTRAP HTTP-HOST:PORT [--windows N]\n",
+              "       %s --e2e BOOTSTRAP HTTP-HOST:PORT [--windows N]\n"
+              "          [--delivery at-least-once|exactly-once] [--checkpoint-interval D]\n",
               argv[0], argv[0]);
       return 2;
     }
   }
   if (e2e_bootstrap) {
 #ifdef RN_FN_BENCH_E2E
-    return run_e2e(e2e_bootstrap, e2e_http, windows < 1 ? 1 : windows);
+    return run_e2e(e2e_bootstrap, e2e_http, windows < 1 ? 1 : windows, delivery, ckpt);
 #else
     fprintf(stderr, "fn-bench: built without librdkafka: --e2e is not available\n");
     return 2;
