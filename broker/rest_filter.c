@@ -13,6 +13,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -214,12 +215,16 @@ static void rn__path(rn__parser_t *ps, rn__node_t *nd) {
     }
     rn__step_t *st = &nd->steps[nd->nsteps];
     if (bracket && ps->p < ps->end && (isdigit((unsigned char)*ps->p))) {
-      char *e;
-      errno = 0;
-      long long v = strtoll(ps->p, &e, 10);
-      if (errno || e > ps->end) {
-        rn__fail(ps, "bad array index");
-        return;
+      /* The filter text is (ptr, len), not NUL-terminated: only the
+       * digits before ps->end belong to the index (strtoll would read on). */
+      const char *e = ps->p;
+      long long v = 0;
+      for (; e < ps->end && isdigit((unsigned char)*e); e++) {
+        if (v > (LLONG_MAX - 9) / 10) {
+          rn__fail(ps, "bad array index");
+          return;
+        }
+        v = v * 10 + (*e - '0');
       }
       ps->p = e;
       st->name = NULL;
