@@ -710,6 +710,19 @@ static void rn__txn_added_cb(void *arg, rn_err_t err) {
   rn__fn_t *fn = a->fn;
   fn->txn_cb_pending--;
   for (int32_t i = 0; !err && i < a->n; i++) err = a->parts[i].error;
+  if ((err == RN_ERR_INVALID_PRODUCER_ID_MAPPING || err == RN_ERR_PRODUCER_FENCED) &&
+      !fn->txn_data) {
+    /* The id expired while the function had nothing to write
+     * (transactional.id.expiration.ms) or was fenced: nothing of this
+     * transaction was appended, so a new producer id / epoch will do. */
+    RN_WARN("function %s: transactional id %s: %s; getting a new producer id", fn->name, fn->txn_id,
+            rn_err_name(err));
+    free(a->parts);
+    free(a->kinds);
+    free(a);
+    rn__txn_init(fn);
+    return;
+  }
   if (err) {
     fn->txn_phase = TX_DEAD;
     rn__fail(fn, "adding output partitions to transaction %s failed: %s", fn->txn_id,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fn_host.h"
 #include "producer_state.h"
 #include "runnel.h"
 #include "txn_coord.h"
@@ -1040,6 +1041,23 @@ void rn_txn_end_internal(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t epoch
 
 /* ---- timer ----------------------------------------------------------------------------- */
 
+/*
+ * 1 when id is the transactional id of a stream function that still exists
+ * ("__runnel_fn_<name>", fn_host.c). Its Ongoing transaction never times
+ * out here: the function host commits it (its checkpoint counts the
+ * outputs as emitted) or aborts it, at once after a restart, however long
+ * the broker was down; a timeout abort would lose outputs the checkpoint
+ * already covers. Once the function is dropped the usual timeout applies.
+ */
+static int rn__fn_owned(rn_broker_t *b, const char *id) {
+  static const char pfx[] = "__runnel_fn_";
+  if (!b->fnhost || strncmp(id, pfx, sizeof pfx - 1) != 0) return 0;
+  rn_fn_def_t d;
+  if (rn_fn_host_def(b, id + sizeof pfx - 1, &d) != 0) return 0;
+  rn_fn_host_def_free(&d);
+  return 1;
+}
+
 int rn_txn_tick(rn_broker_t *b, int64_t now_ms) {
   rn_txn_coord_t *c = rn__coord(b);
   if (!c || c->stopping) return 0;
@@ -1050,7 +1068,7 @@ int rn_txn_tick(rn_broker_t *b, int64_t now_ms) {
     if (t->busy || t->pid < 0) continue;
     switch (t->state) {
     case RN_TXN_ONGOING:
-      if (t->start_ms >= 0 && now_ms - t->start_ms > t->timeout_ms) {
+      if (t->start_ms >= 0 && now_ms - t->start_ms > t->timeout_ms && !rn__fn_owned(b, t->id)) {
         RN_INFO("transaction %s (producer %lld epoch %d) timed out after %d ms: aborting",
                 t->id, (long long)t->pid, t->epoch, t->timeout_ms);
         /* The epoch is bumped so that the producer is fenced (Kafka). */
