@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <xxhash.h>
 
+#include "producer_state.h"
 #include "runnel.h"
 
 static size_t rn__hash_name(const uint8_t *p, size_t n) { return (size_t)XXH3_64bits(p, n); }
@@ -218,6 +219,17 @@ static void rn__topic_unlink(rn_broker_t *b, rn_topic_t *t) {
   b->ntopics--;
 }
 
+/* A compacted log needs its producer state attached from the start: the
+ * cleaner learns the last stable offset and the aborted transactions from
+ * it (log.h section 5) and stops at the first transactional batch without
+ * it. A failure only leaves the cleaner cautious. */
+static void rn__compact_txn_info(rn_log_t *log) {
+  rn_err_t perr = 0;
+  if (!rn_pstate_of(log, &perr))
+    RN_WARN("%s: producer state unavailable (%s): compaction stops at transactional data",
+            rn_log_dir(log), rn_err_name(perr));
+}
+
 /* Opens (creating) the log of partition index of topic name. */
 static rn_err_t rn__open_part_log(rn_broker_t *b, const char *name, int32_t index,
                                   const rn_log_config_t *lc, rn_log_t **out) {
@@ -225,6 +237,7 @@ static rn_err_t rn__open_part_log(rn_broker_t *b, const char *name, int32_t inde
   snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, name, index);
   rn_err_t err = rn_log_open(b->ring, dir, lc, b->open_flags, out);
   if (err) RN_ERROR("cannot open partition log %s: %s", dir, rn_err_name(err));
+  else if (lc->cleanup_compact) rn__compact_txn_info(*out);
   return err;
 }
 
@@ -273,7 +286,10 @@ rn_err_t rn_topic_create(rn_broker_t *b, const char *name, rn_uuid_t id, int32_t
 void rn_topic_apply_log_config(rn_broker_t *b, rn_topic_t *t) {
   rn_log_config_t lc;
   rn_topic_log_config(b, t, &lc);
-  for (int32_t i = 0; i < t->nparts; i++) rn_log_set_config(t->parts[i].log, &lc);
+  for (int32_t i = 0; i < t->nparts; i++) {
+    rn_log_set_config(t->parts[i].log, &lc);
+    if (lc.cleanup_compact) rn__compact_txn_info(t->parts[i].log);
+  }
 }
 
 rn_err_t rn_topic_open_partition_logs(rn_broker_t *b, const rn_topic_t *t, int32_t from,
