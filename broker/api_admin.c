@@ -17,7 +17,6 @@
 
 #include "runnel.h"
 
-#define RN_MAX_PARTITIONS 100000 /* per topic */
 
 /* ---- shared creation path ------------------------------------------------ */
 
@@ -56,9 +55,11 @@ static rn_err_t rn__create_check(rn_broker_t *b, rn_str_t name, int32_t nparts, 
              t->state == RN_TOPIC_DELETING ? "is marked for deletion" : "already exists");
     return RN_ERR_TOPIC_ALREADY_EXISTS;
   }
-  if (nparts <= 0 || nparts > RN_MAX_PARTITIONS) {
-    snprintf(errbuf, errlen, "Number of partitions must be between 1 and %d.",
-             RN_MAX_PARTITIONS);
+  int32_t maxp = (int32_t)rn_config_i(&b->cfg, RN_BCFG_MAX_PARTITIONS_PER_TOPIC);
+  if (nparts <= 0 || nparts > maxp) {
+    snprintf(errbuf, errlen,
+             "Number of partitions must be between 1 and %d (runnel.max.partitions.per.topic).",
+             maxp);
     return RN_ERR_INVALID_PARTITIONS;
   }
   return 0;

@@ -31,7 +31,6 @@
 
 #include "runnel.h"
 
-#define RN_MAX_PARTITIONS 100000 /* per topic, as CreateTopics */
 
 /* ---- CreatePartitions ---------------------------------------------------------- */
 
@@ -146,8 +145,10 @@ static int16_t rn__cp_check(rn_req_t *req, const rn_CreatePartitionsRequest *r, 
     snprintf(why, wl, "Topic already has %d partitions.", old);
     return RN_ERR_INVALID_PARTITIONS;
   }
-  if (want > RN_MAX_PARTITIONS) {
-    snprintf(why, wl, "Number of partitions must be at most %d.", RN_MAX_PARTITIONS);
+  int32_t maxp = (int32_t)rn_config_i(&b->cfg, RN_BCFG_MAX_PARTITIONS_PER_TOPIC);
+  if (want > maxp) {
+    snprintf(why, wl, "Number of partitions must be at most %d (runnel.max.partitions.per.topic).",
+             maxp);
     return RN_ERR_INVALID_PARTITIONS;
   }
   if (ct->Assignments_count >= 0) {

@@ -30,10 +30,11 @@ PER_IP = 12
 tap = harness.Tap(timeout=180)
 harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
 
-tap.plan(12)
+tap.plan(13)
 broker = harness.Broker(tap, args=["--set", "max.connections=%d" % MAX_CONN,
                                    "--set", "max.connections.per.ip=%d" % PER_IP,
-                                   "--set", "auto.create.topics.enable=false"])
+                                   "--set", "auto.create.topics.enable=false",
+                                   "--set", "runnel.max.partitions.per.topic=16"])
 if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
 
@@ -168,6 +169,8 @@ def create(name, parts):
 tap.is_(create("caps-ok", 2), "NO_ERROR", "CreateTopics of a normal topic works")
 tap.is_(create("caps-huge", 100001), "INVALID_PARTITIONS",
         "CreateTopics with 100001 partitions: INVALID_PARTITIONS")
+tap.is_([create("caps-17", 17), create("caps-16", 16)], ["INVALID_PARTITIONS", "NO_ERROR"],
+        "runnel.max.partitions.per.topic=16: 17 partitions refused, 16 accepted")
 bad = ["bad/name", "a" * 250, "..", ".", "with space", "tab\tname"]
 got = [create(n, 1) for n in bad]
 tap.is_(got, ["INVALID_TOPIC_EXCEPTION"] * len(bad),
