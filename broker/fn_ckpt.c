@@ -4,6 +4,7 @@
  * fn_ckpt.h.
  */
 #include "fn_ckpt.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -292,19 +293,6 @@ void rn_fn_logrd_free(rn_fn_logrd_t *r) {
   r->cap = 0;
 }
 
-/* Whether name is "<20 digits>.log"; sets *base. */
-static int rn__seg_name(const char *name, int64_t *base) {
-  if (strlen(name) != 24 || strcmp(name + 20, ".log") != 0) return 0;
-  int64_t v = 0;
-  for (int i = 0; i < 20; i++) {
-    if (name[i] < '0' || name[i] > '9') return 0;
-    if (v > (INT64_MAX - 9) / 10) return 0;
-    v = v * 10 + (name[i] - '0');
-  }
-  *base = v;
-  return 1;
-}
-
 /*
  * Lists the segments and picks, for offset o: the segment with the largest
  * base <= o (*base, returns 1); or, when o lies below every segment, the
@@ -318,7 +306,7 @@ static int rn__seg_pick(const char *dir, int64_t o, int64_t after, int64_t *base
   int64_t best = -1, first = -1;
   while ((e = readdir(d))) {
     int64_t b;
-    if (!rn__seg_name(e->d_name, &b)) continue;
+    if (!rn_log_offset_name(e->d_name, ".log", &b)) continue;
     if (first < 0 || b < first) first = b;
     if (after >= 0) {
       if (b > after && (best < 0 || b < best)) best = b;

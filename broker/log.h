@@ -541,6 +541,13 @@ void rn_log_set_hw_observer(rn_log_t *log, rn_log_hw_cb cb, void *arg);
 typedef void (*rn_log_roll_fn)(rn_log_t *log, int64_t base);
 void rn_log_set_roll_hook(rn_log_roll_fn fn);
 
+/*
+ * Kafka's offset-named files: 1 and *offset when name is exactly 20
+ * decimal digits followed by suffix (".log", ".index", ".snapshot", ...),
+ * else 0. The digits are the file's base offset (I3's segment names).
+ */
+int rn_log_offset_name(const char *name, const char *suffix, int64_t *offset);
+
 /* Path of the partition directory (as given to rn_log_open()); valid
  * until the log is freed. */
 const char *rn_log_dir(const rn_log_t *log);

@@ -398,8 +398,7 @@ static int rn__cmp_i64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Parses "<20 digits><suffix>"; returns 1 and the base. */
-static int rn__parse_name(const char *name, const char *suffix, int64_t *base) {
+int rn_log_offset_name(const char *name, const char *suffix, int64_t *base) {
   size_t n = strlen(name), sl = strlen(suffix);
   if (n != 20 + sl || strcmp(name + 20, suffix) != 0) return 0;
   int64_t v = 0;
@@ -428,7 +427,7 @@ static rn_err_t rn__list_segments(rn_log_t *log, int64_t **out, size_t *count) {
   struct dirent *e;
   while ((e = readdir(d))) {
     int64_t base;
-    if (rn__parse_name(e->d_name, ".log", &base)) {
+    if (rn_log_offset_name(e->d_name, ".log", &base)) {
       if (n == cap) {
         cap = cap ? cap * 2 : 16;
         int64_t *b = realloc(bases, cap * sizeof *b);
@@ -448,8 +447,8 @@ static rn_err_t rn__list_segments(rn_log_t *log, int64_t **out, size_t *count) {
     rewinddir(d);
     while ((e = readdir(d))) {
       int64_t base;
-      const char *sfx = rn__parse_name(e->d_name, ".index", &base)       ? ".index"
-                        : rn__parse_name(e->d_name, ".timeindex", &base) ? ".timeindex"
+      const char *sfx = rn_log_offset_name(e->d_name, ".index", &base)       ? ".index"
+                        : rn_log_offset_name(e->d_name, ".timeindex", &base) ? ".timeindex"
                                                                          : NULL;
       if (!sfx) continue;
       int have = 0;

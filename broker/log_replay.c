@@ -1,10 +1,10 @@
 /*
- * log_replay.c: start-up replay of internal logs (runnel.h, "internal
- * logs").
+ * log_replay.c: start-up of internal logs (runnel.h, "internal logs").
  *
- * The metadata log, __consumer_offsets and __transaction_state are read
- * back in offset order when the broker starts, before it serves anything:
- * whole batches through rn_log_read() (the loop is spun until each read
+ * __consumer_offsets and __transaction_state are compacted internal topics
+ * created at the first start; they and the metadata log are read back in
+ * offset order when the broker starts, before it serves anything: whole
+ * batches through rn_log_read() (the loop is spun until each read
  * completes), records handed to the owner's callback one at a time.
  */
 #include <errno.h>
@@ -96,5 +96,48 @@ rn_err_t rn_log_replay(rn_broker_t *b, rn_log_t *log, const char *name, int16_t 
     }
     off = next;
   }
+  return 0;
+}
+
+typedef struct rn__create_wait {
+  int done;
+  rn_err_t err;
+  rn_topic_t *t;
+} rn__create_wait_t;
+
+static void rn__internal_created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg) {
+  rn__create_wait_t *w = arg;
+  w->done = 1;
+  w->err = err;
+  w->t = t;
+  if (err && msg) RN_ERROR("cannot create internal topic: %s", msg);
+}
+
+rn_err_t rn_internal_topic_open(rn_broker_t *b, const char *name, int32_t nparts,
+                                const char *segment_bytes, rn_topic_t **out) {
+  rn_topic_t *t = rn_topic_find(b, rn_str_c(name));
+  if (t) {
+    *out = t;
+    return 0;
+  }
+  rn_topic_config_t tc = {0};
+  char why[256] = "";
+  rn_err_t err = rn_topic_config_set(&tc, "cleanup.policy", "compact", why, sizeof why);
+  if (!err) err = rn_topic_config_set(&tc, "segment.bytes", segment_bytes, why, sizeof why);
+  rn__create_wait_t w = {0};
+  if (!err)
+    err = rn_admin_create_topic(b, rn_str_c(name), nparts, &tc, rn__internal_created, &w, why,
+                                sizeof why);
+  rn_topic_config_free(&tc);
+  if (err) {
+    RN_ERROR("cannot create %s: %s", name, why[0] ? why : rn_err_name(err));
+    return err;
+  }
+  while (!w.done) uv_run(b->loop, UV_RUN_ONCE);
+  if (w.err) {
+    RN_ERROR("cannot create %s: %s", name, rn_err_name(w.err));
+    return w.err;
+  }
+  *out = w.t;
   return 0;
 }

@@ -463,20 +463,6 @@ static rn_err_t rn__offsets_log_append(rn_groups_t *gs, int32_t partition, rn_lo
   return rn_log_append(p->log, app);
 }
 
-typedef struct rn__wait {
-  int done;
-  rn_err_t err;
-  rn_topic_t *t;
-} rn__wait_t;
-
-static void rn__created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg) {
-  rn__wait_t *w = arg;
-  w->done = 1;
-  w->err = err;
-  w->t = t;
-  if (err) RN_ERROR("cannot create %s: %s", RN_OFFSETS_TOPIC, msg ? msg : rn_err_name(err));
-}
-
 /* One record of __consumer_offsets at start-up. */
 static rn_err_t rn__replay_rec(void *arg, const rn_record_t *rec) {
   return rn_offsets_apply(arg, rec->key, rec->value);
@@ -492,27 +478,10 @@ rn_err_t rn_groups_open(rn_broker_t *b) {
   if (!gs) return -ENOMEM;
   rn_groups_init(gs, b, rn__offsets_log_append);
   b->groups = gs;
-  rn_topic_t *t = rn_topic_find(b, rn_str_c(RN_OFFSETS_TOPIC));
-  if (!t) {
-    rn_topic_config_t tc = {0};
-    char why[256] = "";
-    rn_err_t err = rn_topic_config_set(&tc, "cleanup.policy", "compact", why, sizeof why);
-    if (!err)
-      err = rn_topic_config_set(&tc, "segment.bytes", RN__OFFSETS_SEGMENT_BYTES, why, sizeof why);
-    rn__wait_t w = {0};
-    int32_t nparts = (int32_t)rn_config_i(&b->cfg, RN_BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
-    if (!err)
-      err = rn_admin_create_topic(b, rn_str_c(RN_OFFSETS_TOPIC), nparts, &tc, rn__created, &w, why,
-                                  sizeof why);
-    rn_topic_config_free(&tc);
-    if (err) {
-      RN_ERROR("cannot create %s: %s", RN_OFFSETS_TOPIC, why[0] ? why : rn_err_name(err));
-      return err;
-    }
-    while (!w.done) uv_run(b->loop, UV_RUN_ONCE);
-    if (w.err) return w.err;
-    t = w.t;
-  }
+  rn_topic_t *t;
+  int32_t nparts = (int32_t)rn_config_i(&b->cfg, RN_BCFG_OFFSETS_TOPIC_NUM_PARTITIONS);
+  rn_err_t oerr = rn_internal_topic_open(b, RN_OFFSETS_TOPIC, nparts, RN__OFFSETS_SEGMENT_BYTES, &t);
+  if (oerr) return oerr;
   gs->nparts = t->nparts;
   rn_batch_iter_t it;
   rn_batch_iter_init(&it, 0);

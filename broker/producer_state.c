@@ -563,20 +563,6 @@ static rn_err_t rn__ps_last_batch(rn_log_t *log, int64_t end, int64_t *base, uin
 
 /* ---- numbered snapshots and their writer thread --------------------------------- */
 
-/* Parses "<20 digits>.snapshot": 1 with *offset, else 0. */
-static int rn__ps_snap_name(const char *name, int64_t *offset) {
-  size_t n = strlen(name), sl = strlen(RN_PSTATE_SNAPSHOT_SUFFIX);
-  if (n != 20 + sl || strcmp(name + 20, RN_PSTATE_SNAPSHOT_SUFFIX) != 0) return 0;
-  int64_t v = 0;
-  for (int i = 0; i < 20; i++) {
-    if (name[i] < '0' || name[i] > '9') return 0;
-    if (v > (INT64_MAX - 9) / 10) return 0;
-    v = v * 10 + (name[i] - '0');
-  }
-  *offset = v;
-  return 1;
-}
-
 /* Offsets of the numbered snapshots of dir, descending (malloc'd). */
 static size_t rn__ps_list_snaps(const char *dir, int64_t **out) {
   *out = NULL;
@@ -587,7 +573,7 @@ static size_t rn__ps_list_snaps(const char *dir, int64_t **out) {
   struct dirent *de;
   while ((de = readdir(d))) {
     int64_t off;
-    if (!rn__ps_snap_name(de->d_name, &off)) continue;
+    if (!rn_log_offset_name(de->d_name, RN_PSTATE_SNAPSHOT_SUFFIX, &off)) continue;
     if (n == cap) {
       size_t nc = cap ? cap * 2 : 8;
       int64_t *nv = realloc(v, nc * sizeof *nv);

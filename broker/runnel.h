@@ -360,6 +360,16 @@ rn_err_t rn_meta_open(rn_broker_t *b);
 
 /* ---- internal logs (log_replay.c) ------------------------------------------- */
 
+/*
+ * The compacted internal topic name (__consumer_offsets,
+ * __transaction_state): the existing one, or one created now with nparts
+ * partitions, cleanup.policy=compact and segment.bytes (decimal text),
+ * spinning b->loop until the creation is durable. Start-up only (loop
+ * thread). Returns 0 and *out, or the creation's error (logged).
+ */
+rn_err_t rn_internal_topic_open(rn_broker_t *b, const char *name, int32_t nparts,
+                                const char *segment_bytes, rn_topic_t **out);
+
 /* A record of an internal log being replayed; rec and its views are valid
  * during the call. Return 0, -ENOMEM (stops the replay) or another error. */
 typedef rn_err_t (*rn_log_replay_fn)(void *arg, const rn_record_t *rec);

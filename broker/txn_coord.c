@@ -1100,20 +1100,6 @@ static void rn__tick(uv_timer_t *timer) {
 
 /* ---- open / stop ---------------------------------------------------------------------- */
 
-typedef struct rn__wait {
-  int done;
-  rn_err_t err;
-  rn_topic_t *t;
-} rn__wait_t;
-
-static void rn__created(void *arg, rn_topic_t *t, rn_err_t err, const char *msg) {
-  rn__wait_t *w = arg;
-  w->done = 1;
-  w->err = err;
-  w->t = t;
-  if (err) RN_ERROR("cannot create %s: %s", RN_TXN_TOPIC, msg ? msg : rn_err_name(err));
-}
-
 /* One record of __transaction_state at start-up. */
 static rn_err_t rn__replay_rec(void *arg, const rn_record_t *rec) {
   return rn__apply(arg, rec->key, rec->value);
@@ -1123,29 +1109,11 @@ rn_err_t rn_txn_open(rn_broker_t *b) {
   rn_txn_coord_t *c = calloc(1, sizeof *c);
   if (!c) return -ENOMEM;
   c->b = b;
-  rn_topic_t *t = rn_topic_find(b, rn_str_c(RN_TXN_TOPIC));
-  if (!t) {
-    rn_topic_config_t tc = {0};
-    char why[256] = "";
-    rn_err_t err = rn_topic_config_set(&tc, "cleanup.policy", "compact", why, sizeof why);
-    if (!err)
-      err = rn_topic_config_set(&tc, "segment.bytes", RN__TXN_SEGMENT_BYTES, why, sizeof why);
-    rn__wait_t w = {0};
-    if (!err)
-      err = rn_admin_create_topic(b, rn_str_c(RN_TXN_TOPIC), 1, &tc, rn__created, &w, why,
-                                  sizeof why);
-    rn_topic_config_free(&tc);
-    if (err) {
-      RN_ERROR("cannot create %s: %s", RN_TXN_TOPIC, why[0] ? why : rn_err_name(err));
-      free(c);
-      return err;
-    }
-    while (!w.done) uv_run(b->loop, UV_RUN_ONCE);
-    if (w.err) {
-      free(c);
-      return w.err;
-    }
-    t = w.t;
+  rn_topic_t *t;
+  rn_err_t oerr = rn_internal_topic_open(b, RN_TXN_TOPIC, 1, RN__TXN_SEGMENT_BYTES, &t);
+  if (oerr) {
+    free(c);
+    return oerr;
   }
   b->txn = c;
   rn_batch_iter_init(&c->it, 0);
