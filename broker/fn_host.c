@@ -14,6 +14,13 @@
  *   atomics        published high watermarks, paused
  * A function leaves the registry only after its worker acknowledged the
  * drop (released) and no append or coordinator call of it is in flight.
+ * Resume of a failed function goes the same way (restart instead of
+ * drop): once the worker let go of the failed incarnation and nothing of
+ * it is in flight, a new incarnation built from the definition replaces
+ * it and starts as at broker start-up (rn__finish_restart).
+ * Input partitions added to the input topic are found by the loop's tick
+ * (rn__publish -> rn__grow_parts); the worker takes its view over under
+ * the mutex at the start of each step (rn__adopt_parts).
  *
  * Exactly-once (delivery = exactly-once; DESIGN §7, the two-phase commit
  * of Flink's Kafka sink). Each function has a transactional producer,
@@ -109,6 +116,11 @@ enum {
 
 typedef struct rn__fn rn__fn_t;
 
+typedef struct rn__retired_parts {
+  struct rn__retired_parts *next;
+  void *arr;
+} rn__retired_parts_t;
+
 /* One queue entry, worker -> loop: an output batch or a checkpoint marker. */
 typedef struct rn__fn_item {
   struct rn__fn_item *next;
@@ -128,6 +140,7 @@ typedef struct rn__fn_part {
   _Atomic int64_t hw; /* published by the loop */
   rn_waiter_t waiter; /* loop: on the input partition */
   rn_fn_logrd_t rd;   /* worker */
+  int64_t start;      /* where reading starts without a checkpoint offset */
   int64_t pub_offset; /* published by the worker (mutex) */
   int64_t pub_wm;
   int pub_idle;
@@ -151,10 +164,15 @@ struct rn__fn {
   rn_fn_task_opts_t topts;
   int64_t ckpt_interval_ms;
   char startup[64];
+  /* Input partitions: each allocated once (stable addresses). The loop's
+   * view (parts, nparts) grows when partitions are added to the input
+   * topic (CreatePartitions); the worker takes it over under the mutex
+   * at the start of each step (wparts, wnparts). Replaced arrays are kept
+   * until the function is freed (the worker may still hold one). */
   int32_t nparts;
-  rn__fn_part_t *parts;
+  rn__fn_part_t **parts;
+  struct rn__retired_parts *retired;
   rn__fn_out_t outs[3];
-  int64_t *start_offsets; /* startup option's offsets, set before started */
   int worker;
   int want_eos; /* delivery = exactly-once (the default) */
   int eos;      /* ... and the coordinator runs: set before started */
@@ -179,9 +197,12 @@ struct rn__fn {
 
   /* loop */
   int creating, dropping, started;
+  int restarting; /* resume of a failed function in progress */
   int inflight;
   rn_fn_op_cb drop_cb;
   void *drop_arg;
+  rn_fn_op_cb restart_cb;
+  void *restart_arg;
   int64_t rate_t[RN__FN_RATE_SAMPLES];
   uint64_t rate_in[RN__FN_RATE_SAMPLES], rate_out[RN__FN_RATE_SAMPLES];
   int rate_n;
@@ -191,6 +212,7 @@ struct rn__fn {
   int state; /* RN_FN_RUNNING or RN_FN_FAILED (paused is separate) */
   char last_error[256];
   int drop, released;
+  int restart; /* resume of a failed function: the worker lets go of it */
   rn__fn_item_t *qhead, *qtail;
   size_t qbytes;
   rn__fn_item_t *ckpt_ready;
@@ -208,6 +230,8 @@ struct rn__fn {
   int ckpt_pending, final_queued;
   int64_t next_advance, next_ckpt;
   uint64_t produced[3];
+  rn__fn_part_t **wparts; /* the worker's view of the input partitions */
+  int32_t wnparts;
   rn_record_header_t *hdrs;
   int hcap;
   int32_t cur_part;
@@ -232,6 +256,9 @@ struct rn_fn_host {
   /* tests: RUNNEL_FN_FAULT=exit-before-commit:N exits the process right
    * before the N-th commit of a checkpoint's transaction (crash window b) */
   int fault_commits;
+  /* tests: RUNNEL_FN_FAULT=fail-checkpoint:N makes the N-th checkpoint
+   * write of a handed-back marker fail (the function fails; mutex) */
+  int fault_ckpts;
 };
 
 typedef struct rn_fn_host rn_fn_host_t;
@@ -306,8 +333,17 @@ static void rn__fn_free(rn__fn_t *fn) {
   free(fn->ovalues);
   rn_fn_plan_free(fn->plan);
   if (fn->parts)
-    for (int32_t p = 0; p < fn->nparts; p++) rn_fn_logrd_free(&fn->parts[p].rd);
+    for (int32_t p = 0; p < fn->nparts; p++) {
+      rn_fn_logrd_free(&fn->parts[p]->rd);
+      free(fn->parts[p]);
+    }
   free(fn->parts);
+  while (fn->retired) {
+    rn__retired_parts_t *r = fn->retired;
+    fn->retired = r->next;
+    free(r->arr);
+    free(r);
+  }
   for (int k = 0; k < 3; k++) {
     rn__fn_out_t *o = &fn->outs[k];
     if (o->bb)
@@ -316,7 +352,6 @@ static void rn__fn_free(rn__fn_t *fn) {
     free(o->count);
     free(o->topic);
   }
-  free(fn->start_offsets);
   free(fn->hdrs);
   free(fn->txn_id);
   for (int k = 0; k < 3; k++) {
@@ -530,7 +565,10 @@ static rn_topic_t *rn__topic(rn_broker_t *b, const char *name) {
   return name ? rn_topic_find(b, rn_str_c(name)) : NULL;
 }
 
-/* Publishes the input partitions' high watermarks; (re)parks waiters. */
+static void rn__grow_parts(rn_broker_t *b, rn__fn_t *fn, rn_topic_t *t);
+
+/* Publishes the input partitions' high watermarks; (re)parks waiters;
+ * takes partitions added to the input topic in (every tick). */
 static void rn__publish(rn_broker_t *b, rn__fn_t *fn) {
   rn_topic_t *t = rn__topic(b, fn->plan->input_topic);
   if (!t) {
@@ -538,8 +576,9 @@ static void rn__publish(rn_broker_t *b, rn__fn_t *fn) {
       rn__fail(fn, "input topic %s does not exist any more", fn->plan->input_topic);
     return;
   }
+  if (t->nparts > fn->nparts && fn->parts) rn__grow_parts(b, fn, t);
   for (int32_t p = 0; p < fn->nparts && p < t->nparts; p++) {
-    rn__fn_part_t *fp = &fn->parts[p];
+    rn__fn_part_t *fp = fn->parts[p];
     atomic_store(&fp->hw, rn_log_high_watermark(t->parts[p].log));
     if (!fp->waiter.next) rn_waiter_add(&t->parts[p], &fp->waiter);
   }
@@ -967,7 +1006,7 @@ static void rn__pump(rn__fn_t *fn) {
 }
 
 static void rn__finish_drop(rn_fn_host_t *h, rn__fn_t *fn) {
-  for (int32_t p = 0; fn->parts && p < fn->nparts; p++) rn_waiter_remove(&fn->parts[p].waiter);
+  for (int32_t p = 0; fn->parts && p < fn->nparts; p++) rn_waiter_remove(&fn->parts[p]->waiter);
   if (fn->eos && fn->txn_data && fn->txn_pid >= 0) /* its open transaction goes too */
     rn_txn_end(h->b, rn_str_c(fn->txn_id), fn->txn_pid, fn->txn_epoch, 0, rn__txn_noop, NULL);
   char path[4400];
@@ -984,6 +1023,52 @@ static void rn__finish_drop(rn_fn_host_t *h, rn__fn_t *fn) {
   void *arg = fn->drop_arg;
   RN_INFO("function %s dropped", fn->name);
   rn__fn_free(fn);
+  if (cb) cb(arg, 0, NULL);
+}
+
+static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn);
+
+/*
+ * Resume of a failed function, once its worker let go of the failed
+ * incarnation (task freed, checkpoint file closed) and no append or
+ * coordinator call of it is in flight: a new incarnation built from the
+ * definition replaces it in the registry and starts exactly as at broker
+ * start-up (restores the checkpoint, resolves the checkpoint's
+ * transaction, fences the rest with a new epoch). Loop thread.
+ */
+static void rn__finish_restart(rn_fn_host_t *h, rn__fn_t *fn) {
+  rn_fn_op_cb cb = fn->restart_cb;
+  void *arg = fn->restart_arg;
+  fn->restart_cb = NULL;
+  fn->restarting = 0;
+  /* rn__async_cb pumped it just before: as a failed function's pump
+   * drops every queued output, the queue is empty and nothing is in
+   * flight. */
+  char why[400] = "";
+  rn__fn_t *nf = NULL;
+  if (!h->stopping)
+    nf = rn__fn_new(h, fn->name, fn->sql, (const char *const *)fn->onames,
+                    (const char *const *)fn->ovalues, fn->nopts, fn->created_ms, why, sizeof why);
+  if (!nf) {
+    /* The old incarnation stays (failed; its worker let go of it, a
+     * later resume tries again). */
+    if (cb)
+      cb(arg,
+         h->stopping                    ? RN_ERR__CLOSED
+         : strcmp(why, "out of memory") ? -EINVAL
+                                        : -ENOMEM,
+         h->stopping ? NULL : why);
+    return;
+  }
+  for (int32_t p = 0; fn->parts && p < fn->nparts; p++) rn_waiter_remove(&fn->parts[p]->waiter);
+  atomic_store(&nf->paused, atomic_load(&fn->paused));
+  nf->rate_n = 0;
+  rn__unlink_fn(h, fn);
+  RN_INFO("function %s restarts from its last checkpoint (resume after: %s)", fn->name,
+          fn->last_error);
+  rn__fn_free(fn);
+  rn__link_fn(h, nf);
+  rn__fn_start(h, nf);
   if (cb) cb(arg, 0, NULL);
 }
 
@@ -1017,6 +1102,8 @@ static void rn__async_cb(uv_async_t *a) {
     pthread_mutex_unlock(&h->mu);
     if (gone && fn->inflight == 0 && fn->txn_cb_pending == 0 && fn->dropping)
       rn__finish_drop(h, fn);
+    else if (gone && fn->inflight == 0 && fn->txn_cb_pending == 0 && fn->restarting)
+      rn__finish_restart(h, fn);
     fn = n;
   }
   if (h->stopping && h->closing == 0) {
@@ -1030,7 +1117,7 @@ static void rn__async_cb(uv_async_t *a) {
       for (int i = 0; i < h->nthreads; i++) pthread_join(h->threads[i], NULL);
       h->nthreads = 0;
       for (rn__fn_t *f = h->fns; f; f = f->next)
-        for (int32_t p = 0; f->parts && p < f->nparts; p++) rn_waiter_remove(&f->parts[p].waiter);
+        for (int32_t p = 0; f->parts && p < f->nparts; p++) rn_waiter_remove(&f->parts[p]->waiter);
       h->closing = 2;
       uv_close((uv_handle_t *)&h->async, rn__close_done);
       uv_close((uv_handle_t *)&h->timer, rn__close_done);
@@ -1061,6 +1148,64 @@ static void rn__timer_cb(uv_timer_t *t) {
   rn__kick(h);
 }
 
+/* A new input partition of fn, reading from the log start by default
+ * (a partition added while the function runs is read from its start, as
+ * Flink's Kafka source does for discovered partitions). Loop thread. */
+static rn__fn_part_t *rn__part_new(rn_broker_t *b, rn__fn_t *fn, rn_topic_t *t, int32_t p) {
+  rn__fn_part_t *fp = calloc(1, sizeof *fp);
+  if (!fp) return NULL;
+  fp->fn = fn;
+  fp->index = p;
+  fp->waiter.wake = rn__wake;
+  fp->waiter.arg = fp;
+  fp->pub_wm = INT64_MIN;
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, t->name, p);
+  rn_fn_logrd_init(&fp->rd, dir, 0);
+  fp->start = rn_log_start_offset(t->parts[p].log);
+  fp->pub_offset = fp->start;
+  return fp;
+}
+
+/* Partitions were added to fn's input topic (CreatePartitions): the loop's
+ * view grows; the worker takes the new partitions over on its next step
+ * (rn__adopt_parts). Loop thread. */
+static void rn__grow_parts(rn_broker_t *b, rn__fn_t *fn, rn_topic_t *t) {
+  int32_t n = t->nparts;
+  rn__fn_part_t **np = calloc((size_t)n, sizeof *np);
+  rn__retired_parts_t *r = calloc(1, sizeof *r);
+  if (!np || !r) {
+    free(np);
+    free(r);
+    return; /* tried again on the next tick */
+  }
+  memcpy(np, fn->parts, (size_t)fn->nparts * sizeof *np);
+  for (int32_t p = fn->nparts; p < n; p++) {
+    np[p] = rn__part_new(b, fn, t, p);
+    if (!np[p]) {
+      for (int32_t q = fn->nparts; q < p; q++) {
+        rn_fn_logrd_free(&np[q]->rd);
+        free(np[q]);
+      }
+      free(np);
+      free(r);
+      return;
+    }
+    atomic_store(&np[p]->hw, rn_log_high_watermark(t->parts[p].log));
+  }
+  RN_INFO("function %s: input topic %s grew from %d to %d partitions", fn->name, t->name,
+          fn->nparts, n);
+  pthread_mutex_lock(&fn->host->mu);
+  r->arr = fn->parts;
+  r->next = fn->retired;
+  fn->retired = r;
+  fn->parts = np;
+  fn->nparts = n;
+  fn->host->kick++;
+  pthread_cond_broadcast(&fn->host->cv);
+  pthread_mutex_unlock(&fn->host->mu);
+}
+
 /* Starts a function whose definition is complete (loop thread). */
 static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
   rn_broker_t *b = h->b;
@@ -1070,37 +1215,33 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
     rn__fail(fn, "input topic %s does not exist", fn->plan->input_topic);
     return;
   }
-  fn->nparts = t->nparts;
   fn->topts.npartitions = t->nparts;
   fn->parts = calloc((size_t)t->nparts, sizeof *fn->parts);
-  fn->start_offsets = calloc((size_t)t->nparts, sizeof *fn->start_offsets);
-  if (!fn->parts || !fn->start_offsets) {
+  if (!fn->parts) {
     rn__fail(fn, "out of memory");
     return;
+  }
+  for (int32_t p = 0; p < t->nparts; p++) {
+    fn->parts[p] = rn__part_new(b, fn, t, p);
+    if (!fn->parts[p]) {
+      rn__fail(fn, "out of memory");
+      return;
+    }
+    fn->nparts = p + 1;
   }
   int64_t ts = -1;
   if (strncmp(fn->startup, "timestamp:", 10) == 0) ts = strtoll(fn->startup + 10, NULL, 10);
   for (int32_t p = 0; p < t->nparts; p++) {
-    rn__fn_part_t *fp = &fn->parts[p];
-    fp->fn = fn;
-    fp->index = p;
-    fp->waiter.wake = rn__wake;
-    fp->waiter.arg = fp;
-    fp->pub_wm = INT64_MIN;
+    rn__fn_part_t *fp = fn->parts[p];
     rn_log_t *log = t->parts[p].log;
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s-%d", b->data_dir, t->name, p);
-    rn_fn_logrd_init(&fp->rd, dir, 0);
     if (strcmp(fn->startup, "latest") == 0) {
-      fn->start_offsets[p] = rn_log_high_watermark(log);
+      fp->start = rn_log_high_watermark(log);
     } else if (ts >= 0) {
       int64_t off = -1, rts;
       if (rn_log_offset_for_time(log, ts, &off, &rts) || off < 0) off = rn_log_high_watermark(log);
-      fn->start_offsets[p] = off;
-    } else {
-      fn->start_offsets[p] = rn_log_start_offset(log);
+      fp->start = off;
     }
-    fp->pub_offset = fn->start_offsets[p];
+    fp->pub_offset = fp->start;
   }
   for (int k = 0; k < 3; k++) {
     rn__fn_out_t *o = &fn->outs[k];
@@ -1289,10 +1430,10 @@ static int rn__feed(void *arg, const uint8_t *batch, size_t len, const rn_batch_
 static int rn__make_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c) {
   memset(c, 0, sizeof *c);
   c->txn_pid = -1; /* the loop fills it in when it hands the marker back */
-  c->nparts = fn->nparts;
-  c->offsets = calloc((size_t)fn->nparts + 1, sizeof *c->offsets);
+  c->nparts = fn->wnparts;
+  c->offsets = calloc((size_t)fn->wnparts + 1, sizeof *c->offsets);
   if (!c->offsets) return -ENOMEM;
-  for (int32_t p = 0; p < fn->nparts; p++) c->offsets[p] = fn->parts[p].rd.next;
+  for (int32_t p = 0; p < fn->wnparts; p++) c->offsets[p] = fn->wparts[p]->rd.next;
   c->out_records = fn->produced[K_OUT];
   c->late_records = fn->produced[K_LATE];
   c->dlq_records = fn->produced[K_DLQ];
@@ -1310,7 +1451,14 @@ static int rn__make_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c) {
 /* Writes c; handed = 1 for a marker the loop handed back, whose outcome
  * it waits for (exactly-once: the commit follows a durable checkpoint). */
 static void rn__write_ckpt(rn__fn_t *fn, rn_fn_ckpt_t *c, int handed) {
-  int rc = rn_fn_ckpt_write(&fn->ckf, c);
+  int fault = 0;
+  if (handed) {
+    pthread_mutex_lock(&fn->host->mu);
+    if (fn->host->fault_ckpts > 0 && --fn->host->fault_ckpts == 0) fault = 1;
+    pthread_mutex_unlock(&fn->host->mu);
+  }
+  if (fault) RN_WARN("RUNNEL_FN_FAULT: failing a checkpoint write of function %s", fn->name);
+  int rc = fault ? -EIO : rn_fn_ckpt_write(&fn->ckf, c);
   if (rc) rn__fail(fn, "writing checkpoint: %s", strerror(-rc));
   pthread_mutex_lock(&fn->host->mu);
   if (!rc) fn->last_ckpt_ms = c->created_ms;
@@ -1358,8 +1506,8 @@ static int rn__task_init(rn__fn_t *fn) {
       rn__fail(fn, "checkpoint %s does not restore", path);
       return -1;
     }
-    for (int32_t p = 0; p < fn->nparts; p++)
-      rn_fn_logrd_seek(&fn->parts[p].rd, p < c.nparts ? c.offsets[p] : fn->start_offsets[p]);
+    for (int32_t p = 0; p < fn->wnparts; p++)
+      rn_fn_logrd_seek(&fn->wparts[p]->rd, p < c.nparts ? c.offsets[p] : fn->wparts[p]->start);
     fn->produced[K_OUT] = c.out_records;
     fn->produced[K_LATE] = c.late_records;
     fn->produced[K_DLQ] = c.dlq_records;
@@ -1369,8 +1517,8 @@ static int rn__task_init(rn__fn_t *fn) {
     RN_INFO("function %s resumes from checkpoint %llu", fn->name, (unsigned long long)c.seq);
     rn_fn_ckpt_free(&c);
   } else if (rc == -ENOENT) {
-    for (int32_t p = 0; p < fn->nparts; p++)
-      rn_fn_logrd_seek(&fn->parts[p].rd, fn->start_offsets[p]);
+    for (int32_t p = 0; p < fn->wnparts; p++)
+      rn_fn_logrd_seek(&fn->wparts[p]->rd, fn->wparts[p]->start);
   } else {
     rn__fail(fn, "cannot read checkpoint %s: %s", path, strerror(-rc));
     return -1;
@@ -1407,20 +1555,46 @@ static void rn__publish_stats(rn__fn_t *fn) {
   pthread_mutex_lock(&fn->host->mu);
   fn->st = st;
   fn->have_st = 1;
-  for (int32_t p = 0; p < fn->nparts; p++) {
-    rn__fn_part_t *fp = &fn->parts[p];
+  for (int32_t p = 0; p < fn->wnparts; p++) {
+    rn__fn_part_t *fp = fn->wparts[p];
     fp->pub_offset = fp->rd.next;
     fp->pub_wm = rn_fn_task_partition_watermark(fn->task, p, &fp->pub_idle);
   }
   pthread_mutex_unlock(&fn->host->mu);
 }
 
+/* Partitions had.. of the worker's view are new (added to the input
+ * topic while the function runs): their readers start at the log start,
+ * and the task learns of each by an empty control batch (skipped as
+ * input, runtime.h), so that the new partition holds the task watermark
+ * until it gets records or goes idle (watermark.idle-timeout), as in
+ * Flink. The next checkpoint records their offsets. Worker. */
+static void rn__adopt_parts(rn__fn_t *fn, int32_t had) {
+  rn_batch_builder_t bb;
+  rn_batch_builder_init(&bb);
+  rn_batch_builder_reset(&bb, RN_BATCH_CODEC_NONE, RN_BATCH_ATTR_CONTROL, -1, -1, -1);
+  static const uint8_t ctl_key[4] = {0, 0, 0, 0}; /* version 0, ABORT: never looked at */
+  rn_batch_builder_add(&bb, rn__wall_ms(), (rn_bytes_t){ctl_key, 4}, RN_STR_NULL, NULL, 0);
+  size_t len = 0;
+  uint8_t *ctl = rn_batch_builder_finish(&bb, &len);
+  for (int32_t p = had; p < fn->wnparts; p++) {
+    rn_fn_logrd_seek(&fn->wparts[p]->rd, fn->wparts[p]->start);
+    if (ctl && rn_fn_task_feed_batch(fn->task, p, ctl, len) == -ENOMEM)
+      rn__fail(fn, "out of memory in the task");
+  }
+  rn_batch_builder_free(&bb);
+  RN_INFO("function %s reads %d new input partition(s)", fn->name, fn->wnparts - had);
+}
+
 /* One round of work on fn (worker). Returns 1 when it made progress. */
 static int rn__step(rn__fn_t *fn) {
   rn_fn_host_t *h = fn->host;
   pthread_mutex_lock(&h->mu);
-  int drop = fn->drop, state = fn->state, stopping = h->stopping;
+  int drop = fn->drop || fn->restart, state = fn->state, stopping = h->stopping;
   size_t qbytes = fn->qbytes;
+  int32_t had = fn->wnparts;
+  fn->wparts = fn->parts;
+  fn->wnparts = fn->nparts;
   rn__fn_item_t *ready = fn->ckpt_ready;
   fn->ckpt_ready = NULL;
   pthread_mutex_unlock(&h->mu);
@@ -1452,6 +1626,8 @@ static int rn__step(rn__fn_t *fn) {
     fn->task_tried = 1;
     if (rn__task_init(fn)) return 1;
     rn__publish_stats(fn);
+  } else if (fn->wnparts > had) {
+    rn__adopt_parts(fn, had);
   }
   int progress = 0;
   if (ready) {
@@ -1497,8 +1673,8 @@ static int rn__step(rn__fn_t *fn) {
     advanced = 1;
   }
   if (!paused && qbytes < RN__FN_QUEUE_MAX_BYTES) {
-    for (int32_t p = 0; p < fn->nparts; p++) {
-      rn__fn_part_t *fp = &fn->parts[p];
+    for (int32_t p = 0; p < fn->wnparts; p++) {
+      rn__fn_part_t *fp = fn->wparts[p];
       int64_t hw = atomic_load(&fp->hw);
       if (fp->rd.next >= hw) continue;
       fn->cur_part = p;
@@ -1597,6 +1773,7 @@ rn_err_t rn_fn_host_start(rn_broker_t *b) {
   if (!h->threads || !h->thread_live) return -ENOMEM;
   const char *fault = getenv("RUNNEL_FN_FAULT");
   if (fault && strncmp(fault, "exit-before-commit:", 19) == 0) h->fault_commits = atoi(fault + 19);
+  if (fault && strncmp(fault, "fail-checkpoint:", 16) == 0) h->fault_ckpts = atoi(fault + 16);
   uv_async_init(b->loop, &h->async, rn__async_cb);
   h->async.data = h;
   uv_timer_init(b->loop, &h->timer);
@@ -1724,16 +1901,18 @@ static int rn__fn_info(rn_fn_host_t *h, rn__fn_t *fn, rn_fn_info_t *fi) {
   pthread_mutex_lock(&h->mu);
   fi->st = fn->st;
   if (!fn->have_st) fi->st.watermark = INT64_MIN;
-  fi->state = fn->state == RN_FN_FAILED  ? RN_FN_FAILED
-              : atomic_load(&fn->paused) ? RN_FN_PAUSED
-                                         : RN_FN_RUNNING;
+  /* A paused function is reported paused even when it failed (it stays
+   * stopped; resume restarts it). */
+  fi->state = atomic_load(&fn->paused)    ? RN_FN_PAUSED
+              : fn->state == RN_FN_FAILED ? RN_FN_FAILED
+                                          : RN_FN_RUNNING;
   snprintf(fi->last_error, sizeof fi->last_error, "%s", fn->last_error);
   fi->last_checkpoint_ms = fn->last_ckpt_ms > 0 ? fn->last_ckpt_ms : INT64_MIN;
   for (int32_t p = 0; p < np; p++) {
     fi->parts[p].partition = p;
-    fi->parts[p].offset = fn->parts[p].pub_offset;
-    fi->parts[p].watermark_ms = fn->parts[p].pub_wm;
-    fi->parts[p].idle = fn->parts[p].pub_idle;
+    fi->parts[p].offset = fn->parts[p]->pub_offset;
+    fi->parts[p].watermark_ms = fn->parts[p]->pub_wm;
+    fi->parts[p].idle = fn->parts[p]->pub_idle;
   }
   pthread_mutex_unlock(&h->mu);
   rn_topic_t *t = fn->plan ? rn__topic(b, fn->plan->input_topic) : NULL;
@@ -1799,6 +1978,7 @@ typedef struct rn__op {
   int step;
   int32_t nparts;
   int paused;
+  char *name; /* set_paused: the function may be replaced meanwhile (resume) */
 } rn__op_t;
 
 static void rn__create_step(rn__op_t *op);
@@ -1904,18 +2084,54 @@ rn_err_t rn_fn_host_create(rn_broker_t *b, const char *name, const char *sql,
   return 0;
 }
 
+/* Resume of a failed function: asks its worker to let go of the failed
+ * incarnation; rn__finish_restart() starts a new one, then cb. Loop. */
+static void rn__restart(rn_fn_host_t *h, rn__fn_t *fn, rn_fn_op_cb cb, void *arg) {
+  fn->restarting = 1;
+  fn->restart_cb = cb;
+  fn->restart_arg = arg;
+  pthread_mutex_lock(&h->mu);
+  fn->restart = 1;
+  if (!fn->started) fn->released = 1; /* no worker ever ran it */
+  h->kick++;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  uv_async_send(&h->async);
+}
+
 static void rn__state_cb(void *arg, rn_err_t err) {
   rn__op_t *op = arg;
-  rn__fn_t *fn = rn__find(op->h, op->fn->name) == op->fn ? op->fn : NULL;
+  rn_fn_host_t *h = op->h;
+  rn__fn_t *fn = rn__find(h, op->name);
+  if (fn && (fn->creating || fn->dropping)) fn = NULL;
   if (!err && fn) {
     atomic_store(&fn->paused, op->paused);
-    rn__kick(op->h);
+    pthread_mutex_lock(&h->mu);
+    int failed = fn->state == RN_FN_FAILED;
+    pthread_mutex_unlock(&h->mu);
+    if (!op->paused && failed && !fn->restarting && !h->stopping) {
+      if (!fn->plan) {
+        /* The statement does not compile: a restart fails the same way. */
+        char msg[256];
+        pthread_mutex_lock(&h->mu);
+        snprintf(msg, sizeof msg, "%s", fn->last_error);
+        pthread_mutex_unlock(&h->mu);
+        op->cb(op->arg, -EINVAL, msg);
+      } else {
+        rn__restart(h, fn, op->cb, op->arg);
+      }
+      free(op->name);
+      free(op);
+      return;
+    }
+    rn__kick(h);
   }
   op->cb(op->arg,
          err  ? RN_ERR_KAFKA_STORAGE_ERROR
          : fn ? 0
               : -ENOENT,
          err ? "the metadata log write failed" : NULL);
+  free(op->name);
   free(op);
 }
 
@@ -1931,8 +2147,16 @@ rn_err_t rn_fn_host_set_paused(rn_broker_t *b, const char *name, int paused, rn_
   op->cb = cb;
   op->arg = arg;
   op->paused = paused;
+  op->name = strdup(name);
+  if (!op->name) {
+    free(op);
+    return -ENOMEM;
+  }
   rn_err_t err = rn_meta_function_state(b, name, paused, rn__state_cb, op);
-  if (err) free(op);
+  if (err) {
+    free(op->name);
+    free(op);
+  }
   return err;
 }
 
@@ -1961,6 +2185,7 @@ rn_err_t rn_fn_host_drop(rn_broker_t *b, const char *name, rn_fn_op_cb cb, void 
   rn_fn_host_t *h = b->fnhost;
   rn__fn_t *fn = rn__find(h, name);
   if (!fn || fn->creating || fn->dropping) return -ENOENT;
+  if (fn->restarting) return -EBUSY;
   rn__op_t *op = calloc(1, sizeof *op);
   if (!op) return -ENOMEM;
   op->h = h;
@@ -2072,7 +2297,7 @@ char *rn_fn_host_metrics(rn_broker_t *b) {
       int64_t lag = 0;
       rn_topic_t *t = fn->plan && fn->parts ? rn__topic(b, fn->plan->input_topic) : NULL;
       for (int32_t p = 0; t && p < fn->nparts && p < t->nparts; p++) {
-        int64_t d = rn_log_high_watermark(t->parts[p].log) - fn->parts[p].pub_offset;
+        int64_t d = rn_log_high_watermark(t->parts[p].log) - fn->parts[p]->pub_offset;
         if (d > 0) lag += d;
       }
       pthread_mutex_unlock(&h->mu);

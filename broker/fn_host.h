@@ -26,7 +26,9 @@
  * far; when every earlier output append of the function is fdatasync'd
  * the loop hands the marker back and the worker writes
  * <data-dir>/__runnel_functions/<name>.ckpt (fn_ckpt.h). Restart resumes
- * from it. A clean shutdown writes a final checkpoint.
+ * from it, and so does resuming a failed function. A clean shutdown writes
+ * a final checkpoint. Partitions added to the input topic while a function
+ * runs are read from their log start (found by the loop's 100 ms tick).
  *
  * Delivery (option delivery, DESIGN §7): exactly-once (default when the
  * transaction coordinator runs) makes the outputs between two markers one
@@ -123,11 +125,18 @@ rn_err_t rn_fn_host_create(rn_broker_t *b, const char *name, const char *sql,
                            const char *const *opt_names, const char *const *opt_values, int nopts,
                            rn_fn_op_cb cb, void *arg, char *errbuf, size_t errlen);
 /* Pauses (paused = 1) or resumes a function (metadata record first).
- * Returns 0 (cb later) or -ENOENT when unknown. */
+ * Resuming a failed function restarts it from its last checkpoint as a
+ * broker restart does (restore, the checkpoint's transaction resolved,
+ * new epoch; last error cleared); cb runs once the new incarnation
+ * started. Resuming a running function changes nothing; pausing a failed
+ * one keeps it stopped (state paused). Returns 0 (cb later), -ENOENT when
+ * unknown or -ENOMEM; cb errors: RN_ERR_KAFKA_STORAGE_ERROR (metadata
+ * write), -EINVAL (the statement no longer compiles), RN_ERR__CLOSED. */
 rn_err_t rn_fn_host_set_paused(rn_broker_t *b, const char *name, int paused, rn_fn_op_cb cb,
                                void *arg);
 /* Drops a function: metadata record, stops its task, deletes its
- * checkpoint file, then cb. Returns 0 (cb later) or -ENOENT. */
+ * checkpoint file, then cb. Returns 0 (cb later), -ENOENT, or -EBUSY
+ * while a resume restarts it. */
 rn_err_t rn_fn_host_drop(rn_broker_t *b, const char *name, rn_fn_op_cb cb, void *arg);
 /* Copies of a function's statement and options for the Flink export
  * (malloc'd; rn_fn_host_def_free). Returns 0 or -ENOENT. */

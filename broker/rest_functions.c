@@ -154,6 +154,8 @@ static void rn__op_error(rn_http_req_t *r, rn_err_t err, const char *msg, const 
     rn_http_error(r, 409, "FUNCTION_ALREADY_EXISTS", "function %s already exists", name);
   else if (err == -EINVAL)
     rn_http_error(r, 400, "INVALID_SQL", "%s", msg && msg[0] ? msg : "invalid statement");
+  else if (err == -EBUSY)
+    rn_http_error(r, 409, "FUNCTION_BUSY", "function %s is restarting; try again", name);
   else if (err == RN_ERR__CLOSED)
     rn_http_error(r, 503, "SERVICE_UNAVAILABLE", "%s", msg && msg[0] ? msg : "shutting down");
   else
