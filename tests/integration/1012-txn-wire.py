@@ -24,7 +24,6 @@ before the markers): the commit is completed at start-up.
 """
 
 import os
-import socket
 import struct
 import sys
 
@@ -48,182 +47,11 @@ if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
 
 
-# ---- encoding ---------------------------------------------------------------
-
-def uvarint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def zvarint(n):
-    return uvarint((n << 1) ^ (n >> 63))
-
-
-class W:
-    def __init__(self, flex=False):
-        self.flex, self.b = flex, bytearray()
-
-    def i8(self, v):
-        self.b += struct.pack(">b", v)
-        return self
-
-    def i16(self, v):
-        self.b += struct.pack(">h", v)
-        return self
-
-    def i32(self, v):
-        self.b += struct.pack(">i", v)
-        return self
-
-    def i64(self, v):
-        self.b += struct.pack(">q", v)
-        return self
-
-    def str(self, s):
-        if s is None:
-            self.b += b"\x00" if self.flex else struct.pack(">h", -1)
-            return self
-        e = s.encode()
-        self.b += (uvarint(len(e) + 1) if self.flex else struct.pack(">h", len(e))) + e
-        return self
-
-    def bytes_(self, data):
-        self.b += struct.pack(">i", len(data)) + data
-        return self
-
-    def arr(self, items, fn):
-        self.b += uvarint(len(items) + 1) if self.flex else struct.pack(">i", len(items))
-        for x in items:
-            fn(self, x)
-        return self
-
-    def tags(self):
-        if self.flex:
-            self.b += b"\x00"
-        return self
-
-
-class R:
-    def __init__(self, b, flex=False):
-        self.b, self.p, self.flex = b, 0, flex
-
-    def take(self, n):
-        v = self.b[self.p:self.p + n]
-        if len(v) != n:
-            raise ValueError("short response")
-        self.p += n
-        return v
-
-    def i8(self):
-        return struct.unpack(">b", self.take(1))[0]
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def i64(self):
-        return struct.unpack(">q", self.take(8))[0]
-
-    def uvarint(self):
-        shift = v = 0
-        while True:
-            c = self.take(1)[0]
-            v |= (c & 0x7F) << shift
-            shift += 7
-            if not c & 0x80:
-                return v
-
-    def str(self):
-        n = self.uvarint() - 1 if self.flex else self.i16()
-        return None if n < 0 else self.take(n).decode()
-
-    def bytes_(self):
-        n = self.i32()
-        return None if n < 0 else self.take(n)
-
-    def arr(self, fn):
-        n = self.uvarint() - 1 if self.flex else self.i32()
-        return None if n < 0 else [fn(self) for _ in range(n)]
-
-    def tags(self):
-        if self.flex:
-            for _ in range(self.uvarint()):
-                self.uvarint()
-                self.take(self.uvarint())
-
-
-class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.corr = 0
-
-    def call(self, key, ver, flex, body):
-        self.corr += 1
-        h = W().i16(key).i16(ver).i32(self.corr).str("txn-wire")
-        if flex:
-            h.b += b"\x00"
-        frame = bytes(h.b) + bytes(body.b)
-        self.s.sendall(struct.pack(">i", len(frame)) + frame)
-        size = struct.unpack(">i", self._read(4))[0]
-        r = R(self._read(size), flex)
-        if r.i32() != self.corr:
-            raise ValueError("correlation id mismatch")
-        r.tags()
-        return r
-
-    def _read(self, n):
-        out = b""
-        while len(out) < n:
-            c = self.s.recv(n - len(out))
-            if not c:
-                raise ConnectionError("connection closed")
-            out += c
-        return out
-
-
-# ---- record batches (v2, uncompressed, one record) -------------------------
-
-def _crc32c_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
-
-
-CRC_T = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_T[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def batch(pid, epoch, seq, key, value, attrs, base_offset=0):
-    k = b"" if key is None else key
-    rec = bytes([0]) + zvarint(0) + zvarint(0)
-    rec += zvarint(-1 if key is None else len(k)) + k + zvarint(len(value)) + value + zvarint(0)
-    rec = zvarint(len(rec)) + rec
-    after_crc = struct.pack(">hiqqqhii", attrs, 0, 1000, 1000, pid, epoch, seq, 1) + rec
-    crc = crc32c(after_crc)
-    body = struct.pack(">ibI", 0, 2, crc) + after_crc
-    return struct.pack(">qi", base_offset, len(body)) + body
+from kwire import W, Conn, batch  # noqa: E402
 
 
 def txn_batch(pid, epoch, seq, value):
-    return batch(pid, epoch, seq, None, value.encode(), 0x10)
+    return batch(pid, epoch, seq, value.encode(), attrs=0x10)
 
 
 # ---- requests ---------------------------------------------------------------
@@ -564,7 +392,7 @@ def append_state_record(data_dir, key, value):
         nxt = base + struct.unpack(">i", data[pos + 23:pos + 27])[0] + 1
         pos += 12 + blen
     with open(path, "ab") as f:
-        f.write(batch(-1, -1, -1, key.encode(), value, 0, base_offset=nxt))
+        f.write(batch(-1, -1, -1, value, key=key.encode(), base_offset=nxt))
         f.flush()
         os.fsync(f.fileno())
 
