@@ -2201,6 +2201,11 @@ rn_err_t rn_fn_host_drop(rn_broker_t *b, const char *name, rn_fn_op_cb cb, void 
   return err;
 }
 
+int rn_fn_host_exists(rn_broker_t *b, const char *name) {
+  rn__fn_t *fn = rn__find(b->fnhost, name);
+  return fn && !fn->creating;
+}
+
 rn_err_t rn_fn_host_def(rn_broker_t *b, const char *name, rn_fn_def_t *out) {
   memset(out, 0, sizeof *out);
   rn__fn_t *fn = rn__find(b->fnhost, name);

@@ -146,6 +146,9 @@ typedef struct rn_fn_def {
   int nopts;
 } rn_fn_def_t;
 rn_err_t rn_fn_host_def(rn_broker_t *b, const char *name, rn_fn_def_t *out);
+/* 1 when a function of that name exists (created, not dropped), else 0.
+ * Loop thread; no allocation (the transaction coordinator asks it). */
+int rn_fn_host_exists(rn_broker_t *b, const char *name);
 void rn_fn_host_def_free(rn_fn_def_t *d);
 
 /* ---- REST route handlers (rest_functions.c; HTTP thread) ---------------- */

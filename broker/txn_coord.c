@@ -1052,10 +1052,7 @@ void rn_txn_end_internal(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t epoch
 static int rn__fn_owned(rn_broker_t *b, const char *id) {
   static const char pfx[] = "__runnel_fn_";
   if (!b->fnhost || strncmp(id, pfx, sizeof pfx - 1) != 0) return 0;
-  rn_fn_def_t d;
-  if (rn_fn_host_def(b, id + sizeof pfx - 1, &d) != 0) return 0;
-  rn_fn_host_def_free(&d);
-  return 1;
+  return rn_fn_host_exists(b, id + sizeof pfx - 1);
 }
 
 int rn_txn_tick(rn_broker_t *b, int64_t now_ms) {
