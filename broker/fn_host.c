@@ -1564,25 +1564,16 @@ static void rn__publish_stats(rn__fn_t *fn) {
 }
 
 /* Partitions had.. of the worker's view are new (added to the input
- * topic while the function runs): their readers start at the log start,
- * and the task learns of each by an empty control batch (skipped as
- * input, runtime.h), so that the new partition holds the task watermark
- * until it gets records or goes idle (watermark.idle-timeout), as in
- * Flink. The next checkpoint records their offsets. Worker. */
+ * topic while the function runs): their readers start at the log start
+ * and the task grows to them (rn_fn_task_add_partitions()), so that each
+ * new partition holds the task watermark until it gets records or goes
+ * idle (watermark.idle-timeout), as in Flink. The next checkpoint records
+ * their offsets. Worker. */
 static void rn__adopt_parts(rn__fn_t *fn, int32_t had) {
-  rn_batch_builder_t bb;
-  rn_batch_builder_init(&bb);
-  rn_batch_builder_reset(&bb, RN_BATCH_CODEC_NONE, RN_BATCH_ATTR_CONTROL, -1, -1, -1);
-  static const uint8_t ctl_key[4] = {0, 0, 0, 0}; /* version 0, ABORT: never looked at */
-  rn_batch_builder_add(&bb, rn__wall_ms(), (rn_bytes_t){ctl_key, 4}, RN_STR_NULL, NULL, 0);
-  size_t len = 0;
-  uint8_t *ctl = rn_batch_builder_finish(&bb, &len);
-  for (int32_t p = had; p < fn->wnparts; p++) {
+  for (int32_t p = had; p < fn->wnparts; p++)
     rn_fn_logrd_seek(&fn->wparts[p]->rd, fn->wparts[p]->start);
-    if (ctl && rn_fn_task_feed_batch(fn->task, p, ctl, len) == -ENOMEM)
-      rn__fail(fn, "out of memory in the task");
-  }
-  rn_batch_builder_free(&bb);
+  if (rn_fn_task_add_partitions(fn->task, fn->wnparts) == -ENOMEM)
+    rn__fail(fn, "out of memory in the task");
   RN_INFO("function %s reads %d new input partition(s)", fn->name, fn->wnparts - had);
 }
 

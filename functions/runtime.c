@@ -1752,6 +1752,11 @@ void rn_fn_task_stats(const rn_fn_task_t *t, rn_fn_task_stats_t *st) {
   st->watermark = t->wm;
 }
 
+int rn_fn_task_add_partitions(rn_fn_task_t *task, int32_t nparts) {
+  if (nparts <= task->nparts) return 0;
+  return get_part(task, nparts - 1) ? 0 : -ENOMEM;
+}
+
 int64_t rn_fn_task_partition_watermark(const rn_fn_task_t *t, int32_t partition, int *idle) {
   if (partition < 0 || partition >= t->nparts) {
     if (idle) *idle = 0;

@@ -196,6 +196,15 @@ int rn_fn_task_feed_batch(rn_fn_task_t *task, int32_t partition, const uint8_t *
  */
 int rn_fn_task_advance(rn_fn_task_t *task, int64_t now_ms);
 
+/*
+ * Grows the task's input to nparts partitions (partitions added to the
+ * input topic while it runs; fewer is a no-op). A new partition has seen
+ * no record: it holds the task watermark until its first record or until
+ * it turns idle (watermark.idle-timeout counted from the next advance), as
+ * Flink treats newly discovered partitions. Returns 0 or -ENOMEM.
+ */
+int rn_fn_task_add_partitions(rn_fn_task_t *task, int32_t nparts);
+
 /* Current counters. */
 void rn_fn_task_stats(const rn_fn_task_t *task, rn_fn_task_stats_t *st);
 
