@@ -3,23 +3,25 @@
  *
  * API and how the pieces fit:
  *
- *   request ──> fault armed? ──yes──> fault list ──(eventfd write)──┐
- *        │no                                                          │
- *        v                                                            v
- *   overflow FIFO non-empty, SQ full or the kernel holds cq_entries    poll
- *   requests? ──yes──> overflow FIFO (drained as completions arrive)   callback
- *        │no                                                          │
- *        v                                                            │
- *   SQE prepared ──(uv_prepare: one io_uring_submit per iteration)──> kernel
- *                                                                     │
- *   CQE ──(kernel signals the registered eventfd)──> uv_poll_t ───────┘
- *        ──> reap: one CQE at a time, callback(req, res)
+ *   request ──> fault armed, or sync mode? ──yes──> fault list ──(eventfd write)──┐
+ *        │no      (sync mode: carried out at once by a system call)             │
+ *        v                                                                      v
+ *   overflow FIFO non-empty, SQ full or the kernel holds cq_entries            poll
+ *   requests? ──yes──> overflow FIFO (drained as completions arrive)           callback
+ *        │no                                                                    │
+ *        v                                                                      │
+ *   SQE prepared ──(uv_prepare: one io_uring_submit per iteration)──> kernel    │
+ *                                                                       │       │
+ *   CQE <───────────────────────────────────────────────────────────────┘       │
+ *        ──(kernel signals the registered eventfd)──> uv_poll_t ────────────────┘
+ *        ──> reap: one CQE at a time, then the fault list, callback(req, res)
  *
  * Counters: `kernel` counts prepared SQEs whose CQE has not been reaped
- * (submitted or not), `queued` the overflow FIFO, `faulted` injected
- * completions not yet delivered. Their sum is rn_uring_inflight(); the poll
- * handle is referenced (keeps the loop alive) exactly while it is non-zero,
- * so an idle ring never keeps uv_run() from returning.
+ * (submitted or not), `queued` the overflow FIFO, `faulted` injected (or,
+ * in sync mode, already carried out) completions not yet delivered. Their
+ * sum is rn_uring_inflight(); the poll handle is referenced (keeps the loop
+ * alive) exactly while it is non-zero, so an idle ring never keeps uv_run()
+ * from returning.
  *
  * The kernel never holds more requests than the CQ has entries, so no CQE
  * can overflow and the loop never has to wait for CQ space.
@@ -37,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "autoconf.h"
@@ -59,7 +62,7 @@ struct rn_uring {
   unsigned kernel;                 /* prepared SQEs without a reaped CQE */
   unsigned unsubmitted;            /* prepared SQEs not yet handed to the kernel */
   unsigned queued;                 /* requests in the overflow FIFO */
-  unsigned faulted;                /* injected completions not yet delivered */
+  unsigned faulted;                /* injected/sync completions not yet delivered */
   rn_uring_req_t *q_head, *q_tail; /* overflow FIFO */
   rn_uring_req_t *f_head, *f_tail; /* injected completions, FIFO */
   struct {
@@ -68,6 +71,7 @@ struct rn_uring {
     int sticky; /* after firing, every later request fails too */
   } fault[RN_URING_NOPS];
   int batching;
+  int sync; /* rn_uring_set_sync(): run requests as plain system calls */
   int prepare_active;
   int idle_active;
   int referenced;   /* poll handle currently uv_ref()'d */
@@ -196,16 +200,40 @@ static void rn__uring_wake(rn_uring_t *r) {
   (void)n;
 }
 
+/* rn_uring_set_sync(): the request's result as its CQE would carry it. */
+static int rn__uring_run_sync(const rn_uring_req_t *req) {
+  ssize_t n = 0;
+  switch (req->op) {
+    case RN_URING_WRITEV:
+      n = pwritev(req->fd, req->iov, req->iovcnt, (off_t)req->off);
+      break;
+    case RN_URING_READ:
+      n = pread(req->fd, req->buf, req->len, (off_t)req->off);
+      break;
+    case RN_URING_FDATASYNC:
+      n = fdatasync(req->fd);
+      break;
+    default:
+      break;
+  }
+  return n < 0 ? -errno : (int)n;
+}
+
 static rn_err_t rn__uring_push(rn_uring_t *r, rn_uring_req_t *req) {
+  int fault = 0;
   if (r->closed) return RN_ERR__CLOSED;
   req->next = NULL;
   if (req->op > 0 && req->op < RN_URING_NOPS && r->fault[req->op].left &&
       --r->fault[req->op].left == 0) {
     if (r->fault[req->op].sticky) r->fault[req->op].left = 1;
-    /* Injected fault: the request never reaches the kernel. Its result is
-     * kept in len, which nothing reads once the request is accepted, and
-     * delivered by the reaper on a later iteration. */
-    req->len = (uint32_t)r->fault[req->op].res;
+    fault = 1;
+  }
+  if (fault || r->sync) {
+    /* Injected fault or synchronous mode: the request never reaches the
+     * kernel ring. Its result is kept in len, which nothing reads once the
+     * request is accepted, and delivered by the reaper on a later
+     * iteration. */
+    req->len = (uint32_t)(fault ? r->fault[req->op].res : rn__uring_run_sync(req));
     if (r->f_tail)
       r->f_tail->next = req;
     else
@@ -464,6 +492,10 @@ rn_err_t rn_uring_nop(rn_uring_t *ring, rn_uring_req_t *req, rn_uring_cb cb) {
   req->len = 0;
   req->off = 0;
   return rn__uring_push(ring, req);
+}
+
+void rn_uring_set_sync(rn_uring_t *ring, int on) {
+  if (ring) ring->sync = on != 0;
 }
 
 void rn_uring_inject_fault(rn_uring_t *ring, int op, unsigned nth, int res) {

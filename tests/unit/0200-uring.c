@@ -1,7 +1,7 @@
 /*
  * 0200-uring.c: the io_uring ring driven by a libuv loop: writev, read and
- * fdatasync round trips, the FIFO overflow queue with a tiny ring, fault
- * injection, unbatched submission, no-ops, rn_uring_close() draining
+ * fdatasync round trips (kernel ring and sync mode), the FIFO overflow
+ * queue with a tiny ring, fault injection, unbatched submission, no-ops, rn_uring_close() draining
  * in-flight requests (also from inside a callback), and an idle ring not
  * keeping the loop alive.
  */
@@ -31,10 +31,12 @@ static int open_tmp(lt_env_t *env, const char *name) {
   return fd;
 }
 
-static void test_write_read_fsync(void **state) {
-  (void)state;
+/* The round trips, through the kernel ring or in sync mode
+ * (rn_uring_set_sync), which must look the same to callers. */
+static void run_write_read_fsync(int sync) {
   lt_env_t env;
   lt_env_init(&env, 8);
+  rn_uring_set_sync(env.ring, sync);
   int fd = open_tmp(&env, "f");
   char a[] = "hello, ", b[] = "io_uring";
   struct iovec iov[2] = {{a, 7}, {b, 8}};
@@ -74,6 +76,58 @@ static void test_write_read_fsync(void **state) {
   assert_int_equal(rn_uring_writev(env.ring, &bad.req, -1, iov, 1, 0, ureq_cb), -EINVAL);
   assert_int_equal(rn_uring_writev(env.ring, &bad.req, fd, iov, 0, 0, ureq_cb), -EINVAL);
   close(rfd);
+  close(fd);
+  lt_env_free(&env);
+}
+
+static void test_write_read_fsync(void **state) {
+  (void)state;
+  run_write_read_fsync(0);
+}
+
+static void test_sync_mode(void **state) {
+  (void)state;
+  run_write_read_fsync(1);
+  /* Completions come back in submission order, never inline, and an armed
+   * fault still wins over the system call. */
+  lt_env_t env;
+  lt_env_init(&env, 2);
+  rn_uring_set_sync(env.ring, 1);
+  int fd = open_tmp(&env, "g");
+  enum { N = 20 };
+  ureq_t u[N];
+  char d[N];
+  struct iovec iov[N];
+  memset(u, 0, sizeof u);
+  rn_uring_inject_fault(env.ring, RN_URING_WRITEV, 4, -ENOSPC);
+  for (int i = 0; i < N; i++) {
+    d[i] = (char)('a' + i);
+    iov[i].iov_base = &d[i];
+    iov[i].iov_len = 1;
+    if (i % 5 == 2)
+      assert_int_equal(rn_uring_nop(env.ring, &u[i].req, ureq_cb), 0);
+    else
+      assert_int_equal(rn_uring_writev(env.ring, &u[i].req, fd, &iov[i], 1, i, ureq_cb), 0);
+  }
+  assert_int_equal(rn_uring_inflight(env.ring), N); /* more than the 2 entries */
+  for (int i = 0; i < N; i++) assert_int_equal(u[i].done, 0);
+  lt_run_idle(&env);
+  assert_int_equal(rn_uring_inflight(env.ring), 0);
+  char buf[N];
+  assert_int_equal(pread(fd, buf, N, 0), N);
+  int prev = -1;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(u[i].done, 1);
+    assert_true(u[i].seq > prev);
+    prev = u[i].seq;
+    if (i == 4) { /* the fourth write */
+      assert_int_equal(u[i].res, -ENOSPC);
+      assert_int_equal(buf[i], 0);
+    } else {
+      assert_int_equal(u[i].res, i % 5 == 2 ? 0 : 1);
+      if (i % 5 != 2) assert_int_equal(buf[i], d[i]);
+    }
+  }
   close(fd);
   lt_env_free(&env);
 }
@@ -284,7 +338,7 @@ int main(void) {
       cmocka_unit_test(test_write_read_fsync),   cmocka_unit_test(test_overflow_queue),
       cmocka_unit_test(test_overflow_unbatched), cmocka_unit_test(test_nop_fifo),
       cmocka_unit_test(test_fault_injection),    cmocka_unit_test(test_close_waits),
-      cmocka_unit_test(test_close_in_callback),
+      cmocka_unit_test(test_close_in_callback),  cmocka_unit_test(test_sync_mode),
   };
   return cmocka_run_group_tests_name("uring", tests, NULL, NULL);
 }
