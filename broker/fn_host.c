@@ -1229,20 +1229,6 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
     }
     fn->nparts = p + 1;
   }
-  int64_t ts = -1;
-  if (strncmp(fn->startup, "timestamp:", 10) == 0) ts = strtoll(fn->startup + 10, NULL, 10);
-  for (int32_t p = 0; p < t->nparts; p++) {
-    rn__fn_part_t *fp = fn->parts[p];
-    rn_log_t *log = t->parts[p].log;
-    if (strcmp(fn->startup, "latest") == 0) {
-      fp->start = rn_log_high_watermark(log);
-    } else if (ts >= 0) {
-      int64_t off = -1, rts;
-      if (rn_log_offset_for_time(log, ts, &off, &rts) || off < 0) off = rn_log_high_watermark(log);
-      fp->start = off;
-    }
-    fp->pub_offset = fp->start;
-  }
   for (int k = 0; k < 3; k++) {
     rn__fn_out_t *o = &fn->outs[k];
     if (!o->topic) continue;
@@ -1272,6 +1258,29 @@ static void rn__fn_start(rn_fn_host_t *h, rn__fn_t *fn) {
   rn__ckpt_path(h, fn->name, path, sizeof path);
   fn->restore_rc = rn_fn_ckpt_load(path, &fn->restore);
   fn->restore_set = 1;
+  /* Start offsets. The startup mode applies only to a function without a
+   * checkpoint: with one, the checkpoint's offsets are used, and a
+   * partition it does not list was added to the input topic after the
+   * function started, so it is read from its log start like a partition
+   * added while the function runs (rn__adopt_parts), whatever the mode. */
+  int64_t ts = -1;
+  if (strncmp(fn->startup, "timestamp:", 10) == 0) ts = strtoll(fn->startup + 10, NULL, 10);
+  for (int32_t p = 0; p < t->nparts; p++) {
+    rn__fn_part_t *fp = fn->parts[p];
+    rn_log_t *log = t->parts[p].log;
+    if (fn->restore_rc == 0) {
+      if (p < fn->restore.nparts) fp->pub_offset = fn->restore.offsets[p];
+      continue;
+    }
+    if (strcmp(fn->startup, "latest") == 0) {
+      fp->start = rn_log_high_watermark(log);
+    } else if (ts >= 0) {
+      int64_t off = -1, rts;
+      if (rn_log_offset_for_time(log, ts, &off, &rts) || off < 0) off = rn_log_high_watermark(log);
+      fp->start = off;
+    }
+    fp->pub_offset = fp->start;
+  }
   fn->eos = fn->want_eos && b->txn != NULL;
   if (fn->want_eos && !b->txn)
     RN_WARN("function %s: no transaction coordinator: at-least-once delivery", fn->name);

@@ -8,7 +8,9 @@ resumed: it restarts from its last checkpoint (as a broker restart does:
 restore, the checkpoint's transaction resolved, a new epoch), last_error
 is cleared, state running, and every result is present exactly once for
 read_committed consumers (default delivery exactly-once). Resume of a
-running function changes nothing.
+running function changes nothing. Partitions added to the input topic
+while a function runs are read from their log start, and still are after
+a kill -9 that loses the checkpoint which listed them (startup = latest).
 """
 
 import collections
@@ -31,7 +33,7 @@ call = lib.call
 
 tap = harness.Tap(timeout=300)
 harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")
-tap.plan(25)
+tap.plan(30)
 os.environ["RUNNEL_FN_FAULT"] = "fail-checkpoint:3"
 b = lib.HttpBroker(tap)
 ok = b.start()
@@ -210,6 +212,47 @@ tap.ok(f is not None and f["status"]["records_in"] == 363 and
        f and f["status"])
 got = [g for g in agg_got() if g[0] in USERS and g[1] < BASE + 10 ** 6]
 tap.is_(got, want, "still every window result once after the restart")
+
+# ---- startup = latest, a partition added after the last checkpoint, kill -9 ---------
+# The restart restores the only checkpoint (written at start, one
+# partition). The partition it does not list was added later, so it is
+# read from its log start, as while running, not from its high watermark
+# as startup = latest would place a fresh function. At-least-once: the
+# outputs after the restart must hold every record of the new partition.
+fnlib.create_topic(b, call, "lp", 1)
+fnlib.produce_rows(b, "lp", [prow(0, i) for i in range(5)])  # before start: skipped
+st, _, f = call(b, "POST", "/api/v1/functions", {
+    "name": "lat", "sql": "INSERT INTO lat_out SELECT user_id, amount, ts FROM lp",
+    "options": {"startup": "latest", "delivery": "at-least-once",
+                "checkpoint.interval": "1h"}})
+tap.is_(st, 201, "startup=latest filter created (at-least-once, checkpoint.interval 1h)")
+f = fnlib.wait_fn(b, call, "lat", lambda j: j["state"] == "running" and
+                  j["status"]["last_checkpoint_ms"], 30)
+fnlib.produce_rows(b, "lp", [prow(0, i) for i in range(5, 15)])
+res = admin.create_partitions([NewPartitions("lp", 2)], operation_timeout=10)
+for fut in res.values():
+    fut.result(15)
+f = fnlib.wait_fn(b, call, "lat", lambda j: len(j["status"]["partitions"]) == 2, 30)
+newp = [prow(1, i) for i in range(100, 120)]
+fnlib.produce_rows(b, "lp", newp)
+f = fnlib.wait_fn(b, call, "lat", lambda j: j["status"]["lag"] == 0 and
+                  j["status"]["records_in"] >= 30, 60)
+tap.ok(f is not None and f["status"]["records_in"] == 30,
+       "it reads the 10 new records of partition 0 and the 20 of the added partition",
+       f and f["status"])
+before, _, _ = fnlib.read_topic(b, "lat_out", 1)
+b.kill()
+tap.ok(b.start(), "restart after kill -9 (last checkpoint: the one at start)")
+f = fnlib.wait_fn(b, call, "lat", lambda j: j["state"] == "running" and
+                  len(j["status"]["partitions"]) == 2 and j["status"]["lag"] == 0, 60)
+time.sleep(0.5)
+after, _, _ = fnlib.read_topic(b, "lat_out", 1)
+again = collections.Counter(r["value"]["ts"] for r in after[len(before):])
+tap.ok(f is not None and all(again[r["value"]["ts"]] == 1 for r in newp),
+       "the added partition is read again from its log start, not skipped",
+       "%d of 20 after the restart" % sum(1 for r in newp if again[r["value"]["ts"]]))
+tap.ok(all(again[prow(0, i)["value"]["ts"]] == 0 for i in range(5)),
+       "records from before the function started are still skipped")
 
 tap.is_(b.stop(), 0, "broker stops cleanly")
 tap.done()
