@@ -351,8 +351,11 @@ void rn_api_TxnOffsetCommit(rn_req_t *req) {
   resp.Topics = RN_ALLOC(req, rn_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, nt + 1);
   if (!resp.Topics) goto oom;
   resp.Topics_count = nt;
+  int v3 = req->api_version >= 3;
   rn_err_t top = rn_txn_offset_check(b, r.TransactionalId, r.ProducerId, r.ProducerEpoch,
-                                     r.GroupId, req->api_version >= 3 ? r.GenerationId : -1);
+                                     r.GroupId, v3 ? r.GenerationId : -1,
+                                     v3 ? r.MemberId : rn_str_c(""),
+                                     v3 ? r.GroupInstanceId : RN_STR_NULL);
   int64_t maxmd = rn_config_i(&b->cfg, RN_BCFG_OFFSET_METADATA_MAX_BYTES);
   for (int32_t i = 0; i < nt; i++) {
     rn_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic *tt = &r.Topics[i];

@@ -1623,6 +1623,21 @@ static void rn__commit_fail_all(rn_offset_commit_t *c, int32_t n, int16_t err) {
     if (!c[i].error) c[i].error = err;
 }
 
+int16_t rn_group_txn_commit_check(rn_groups_t *gs, rn_str_t group_id, rn_str_t member_id,
+                                  rn_str_t instance_id, int32_t generation) {
+  rn_group_t *g = rn_groups_find(gs, group_id);
+  if (!g) return generation >= 0 ? RN_ERR_ILLEGAL_GENERATION : 0;
+  if (g->state == RN_GROUP_DEAD) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+  if (generation < 0 && g->state == RN_GROUP_EMPTY) return 0;
+  if (instance_id.len >= 0) {
+    rn_member_t *m = rn__static_find(g, instance_id);
+    if (m && !rn__eq(m->id, member_id)) return RN_ERR_FENCED_INSTANCE_ID;
+  }
+  if (member_id.len > 0 && !rn__member_find(g, member_id)) return RN_ERR_UNKNOWN_MEMBER_ID;
+  if (generation >= 0 && generation != g->generation) return RN_ERR_ILLEGAL_GENERATION;
+  return 0;
+}
+
 void rn_group_commit(rn_groups_t *gs, const rn_commit_params_t *p, rn_offset_commit_t *c, int32_t n,
                      rn_group_done_cb cb, void *arg) {
   int16_t err = 0;

@@ -386,6 +386,22 @@ void rn_group_commit(rn_groups_t *gs, const rn_commit_params_t *p, rn_offset_com
                      int32_t n, rn_group_done_cb cb, void *arg);
 
 /*
+ * TxnOffsetCommit's group checks (KIP-447; Kafka's doTxnCommitOffsets),
+ * made before the offsets join the transaction. member_id and instance_id
+ * come from TxnOffsetCommit v3+ (empty and null, len -1, before), and
+ * generation is -1 before v3 or from a producer without consumer group
+ * metadata. In order: no such group accepts only generation -1
+ * (ILLEGAL_GENERATION); an Empty group with generation -1 accepts (offsets
+ * stored for a group not managed by Kafka); a known group instance id
+ * held by another member id is FENCED_INSTANCE_ID; a non-empty member id
+ * that is not a member is UNKNOWN_MEMBER_ID; a generation >= 0 other than
+ * the group's is ILLEGAL_GENERATION. Unlike OffsetCommit, a rebalance in
+ * progress does not refuse the commit. Returns 0 or that error code.
+ */
+int16_t rn_group_txn_commit_check(rn_groups_t *gs, rn_str_t group_id, rn_str_t member_id,
+                                  rn_str_t instance_id, int32_t generation);
+
+/*
  * OffsetDelete (v0): deletes committed offsets of partitions the group is
  * not subscribed to (tombstones, acks=all). cb(arg, top-level error)
  * runs exactly once, possibly before this returns; parts[i].error holds

@@ -948,7 +948,8 @@ void rn_txn_add_offsets(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t epoch,
 }
 
 rn_err_t rn_txn_offset_check(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t epoch,
-                             rn_str_t group, int32_t generation) {
+                             rn_str_t group, int32_t generation, rn_str_t member_id,
+                             rn_str_t instance_id) {
   rn_txn_coord_t *c = rn__coord(b);
   rn_txn_t *t = rn_txn_find(b, id);
   rn_err_t err = rn__check(c, t, pid, epoch);
@@ -956,12 +957,10 @@ rn_err_t rn_txn_offset_check(rn_broker_t *b, rn_str_t id, int64_t pid, int16_t e
   if (err) return err;
   if (t->state != RN_TXN_ONGOING || rn__group_index(t, t->ngroups, group) < 0)
     return RN_ERR_INVALID_TXN_STATE;
-  if (generation >= 0 && b->groups) {
-    /* KIP-447: a zombie of an older generation must not commit. */
-    rn_group_t *g = rn_groups_find(b->groups, group);
-    if (g && g->generation != generation) return RN_ERR_ILLEGAL_GENERATION;
-  }
-  return 0;
+  /* KIP-447: a zombie of an older generation, or a consumer no longer in
+   * the group, must not commit. */
+  return b->groups ? rn_group_txn_commit_check(b->groups, group, member_id, instance_id, generation)
+                   : 0;
 }
 
 rn_err_t rn_txn_offset_add(rn_broker_t *b, rn_str_t id, rn_str_t group, rn_str_t topic,

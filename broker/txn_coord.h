@@ -182,13 +182,14 @@ void rn_txn_add_offsets(struct rn_broker *b, rn_str_t id, int64_t pid, int16_t e
 /*
  * TxnOffsetCommit (KIP-98, KIP-447), synchronous: checks id/pid/epoch,
  * that the transaction is Ongoing and group was added (else
- * INVALID_TXN_STATE), and the generation when >= 0 (ILLEGAL_GENERATION),
- * then keeps (topic, partition, offset, leader_epoch, metadata) as a
+ * INVALID_TXN_STATE), and the consumer group metadata (member id,
+ * group instance id, generation; rn_group_txn_commit_check()), then keeps (topic, partition, offset, leader_epoch, metadata) as a
  * pending offset of the transaction, replacing an earlier one. Returns 0
  * or the error for the whole request.
  */
 rn_err_t rn_txn_offset_check(struct rn_broker *b, rn_str_t id, int64_t pid, int16_t epoch,
-                             rn_str_t group, int32_t generation);
+                             rn_str_t group, int32_t generation, rn_str_t member_id,
+                             rn_str_t instance_id);
 rn_err_t rn_txn_offset_add(struct rn_broker *b, rn_str_t id, rn_str_t group, rn_str_t topic,
                            int32_t partition, int64_t offset, int32_t leader_epoch,
                            rn_str_t metadata);

@@ -12,7 +12,8 @@ v3 (compact) and v4 (KIP-890 batched form, verify-only);
 Produce of a transactional batch to a partition not in the transaction
 (INVALID_TXN_STATE); AddOffsetsToTxn and TxnOffsetCommit (before the group
 was added, with a wrong epoch, and the offset visible to OffsetFetch only
-after the commit); DescribeTransactions v0, ListTransactions v0/v1 (state
+after the commit); TxnOffsetCommit v3 against a live group (KIP-447: member
+id, group instance id and generation checked); DescribeTransactions v0, ListTransactions v0/v1 (state
 filters, unknown filters, duration filter), DescribeProducers v0; the LSO
 in ListOffsets v2 read_committed and Fetch v4 with AbortedTransactions.
 A second broker with short timers checks that a transaction older than its
@@ -39,9 +40,10 @@ NONE, UNKNOWN_TOPIC, INVALID_REQUEST = 0, 3, 42
 INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, INVALID_PID_MAPPING = 47, 48, 49
 INVALID_TXN_TIMEOUT, OPERATION_NOT_ATTEMPTED = 50, 55
 PRODUCER_FENCED, TXN_ID_NOT_FOUND = 90, 105
+ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID = 22, 25, 82
 TOPIC = "wire-t"
 
-tap.plan(67)
+tap.plan(75)
 broker = harness.Broker(tap, advertise=True, args=["--set", "http.listener="])
 if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
@@ -81,6 +83,20 @@ def add_parts(c, ver, txn_id, pid, epoch, parts):
     return out
 
 
+def presult(r):
+    """(partition, error) of a compact per-partition result."""
+    v = (r.i32(), r.i16())
+    r.tags()
+    return v
+
+
+def tresult(r):
+    """(topic, [(partition, error)]) of a compact per-topic result."""
+    v = (r.str(), r.arr(presult))
+    r.tags()
+    return v
+
+
 def add_parts_flex(c, ver, txn_id, pid, epoch, parts, verify_only=False):
     """AddPartitionsToTxn v3 (compact) or v4 (KIP-890 batched, one transaction)."""
     topics = {}
@@ -97,16 +113,6 @@ def add_parts_flex(c, ver, txn_id, pid, epoch, parts, verify_only=False):
         w.str(txn_id).i64(pid).i16(epoch).arr(list(topics.items()), topic)
     r = c.call(24, ver, True, w.tags())
     r.i32()
-
-    def presult(r):
-        v = (r.i32(), r.i16())
-        r.tags()
-        return v
-
-    def tresult(r):
-        v = (r.str(), r.arr(presult))
-        r.tags()
-        return v
     if ver >= 4:
         r.i16()
 
@@ -139,6 +145,38 @@ def txn_offset_commit(c, txn_id, group, pid, epoch, topic, part, offset):
     r.i32()
     res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))
     return res[0][1][0][1]
+
+
+def txn_offset_commit_v3(c, txn_id, group, pid, epoch, gen, member, instance, topic, part,
+                         offset):
+    """TxnOffsetCommit v3 (compact, KIP-447 consumer group metadata)."""
+    w = W(True).str(txn_id).str(group).i64(pid).i16(epoch).i32(gen).str(member).str(instance)
+    w.arr([topic], lambda w, t: w.str(t).arr(
+        [part], lambda w, p: w.i32(p).i64(offset).i32(-1).str(None).tags()).tags())
+    r = c.call(28, 3, True, w.tags())
+    r.i32()
+    return r.arr(tresult)[0][1][0][1]
+
+
+def join_group(c, group, member, instance=None):
+    """JoinGroup v5 (classic): (error, generation, member id)."""
+    w = W().str(group).i32(30000).i32(30000).str(member).str(instance).str("consumer").arr(
+        ["range"], lambda w, n: w.str(n).bytes_(b"\x00\x00\x00\x00\x00\x00\x00\x00"))
+    r = c.call(11, 5, False, w)
+    r.i32()
+    err, gen = r.i16(), r.i32()
+    r.str()
+    r.str()
+    return err, gen, r.str()
+
+
+def sync_group(c, group, gen, member, instance=None):
+    """SyncGroup v3 from the only member (the leader): the error."""
+    w = W().str(group).i32(gen).str(member).str(instance).arr(
+        [member], lambda w, m: w.str(m).bytes_(b""))
+    r = c.call(14, 3, False, w)
+    r.i32()
+    return r.i16()
 
 
 def offset_fetch(c, group, topic, part):
@@ -281,6 +319,24 @@ with tap.section("offsets in the transaction", cases=5, timeout=30):
             "TxnOffsetCommit v1 with a wrong epoch: INVALID_PRODUCER_EPOCH")
     tap.is_(txn_offset_commit(c, "w1", "wg", pid, 0, TOPIC, 0, 42), NONE, "TxnOffsetCommit")
     tap.is_(offset_fetch(c, "wg", TOPIC, 0), -1, "the offset is not committed before EndTxn")
+
+with tap.section("KIP-447 consumer group metadata (TxnOffsetCommit v3)", cases=8, timeout=40):
+    g = Conn(broker.port)
+    err, gen, mid2 = join_group(g, "wlive", "", "wi-1")
+    tap.is_(err, NONE, "a static member joins group wlive (no MEMBER_ID_REQUIRED for it)")
+    tap.is_(sync_group(g, "wlive", gen, mid2, "wi-1"), NONE, "and syncs: the group is Stable")
+    tap.is_(add_offsets(c, "w1", pid, 0, "wlive"), NONE, "AddOffsetsToTxn wlive")
+    tap.is_(txn_offset_commit_v3(c, "w1", "wlive", pid, 0, gen, mid2, "wi-1", TOPIC, 0, 7), NONE,
+            "the member with its generation commits")
+    tap.is_(txn_offset_commit_v3(c, "w1", "wlive", pid, 0, gen, "bogus", None, TOPIC, 0, 7),
+            UNKNOWN_MEMBER_ID, "a member id not in the group: UNKNOWN_MEMBER_ID")
+    tap.is_(txn_offset_commit_v3(c, "w1", "wlive", pid, 0, gen + 1, mid2, "wi-1", TOPIC, 0, 7),
+            ILLEGAL_GENERATION, "another generation: ILLEGAL_GENERATION")
+    tap.is_(txn_offset_commit_v3(c, "w1", "wlive", pid, 0, gen, "old-member", "wi-1", TOPIC, 0, 7),
+            FENCED_INSTANCE_ID, "the instance id under another member id: FENCED_INSTANCE_ID")
+    tap.is_(txn_offset_commit_v3(c, "w1", "wlive", pid, 0, -1, "", None, TOPIC, 0, 7), NONE,
+            "no group metadata (generation -1, no member id): accepted, as in Kafka")
+    g.s.close()
 
 with tap.section("describe and list", cases=8, timeout=30):
     st = describe_txns(c, ["w1", "nope"])
