@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 
 #include "autoconf.h"
+#include "fn_host.h"
 #include "http.h"
 #include "metrics.h"
 #include "ui.h"
@@ -571,15 +572,6 @@ static void rn__metrics_loop(rn_http_req_t *r, rn_broker_t *b) {
 static void rn__metrics(rn_http_req_t *r) {
   rn_http_submit(r, rn__metrics_loop, NULL);
 }
-
-/* Stream functions: rest_functions.c (declared in fn_host.h). */
-void rn_rest_functions_list(rn_http_req_t *r);
-void rn_rest_functions_create(rn_http_req_t *r);
-void rn_rest_function_get(rn_http_req_t *r);
-void rn_rest_function_delete(rn_http_req_t *r);
-void rn_rest_function_pause(rn_http_req_t *r);
-void rn_rest_function_resume(rn_http_req_t *r);
-void rn_rest_function_flink(rn_http_req_t *r);
 
 /* Serves an embedded web UI file (ui.h); 404 when there is none. */
 static void rn__ui_send(rn_http_req_t *r, const char *path) {

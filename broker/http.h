@@ -252,6 +252,7 @@ void rn_rest_groups_list(rn_http_req_t *r);
 void rn_rest_group_get(rn_http_req_t *r);
 void rn_rest_group_delete(rn_http_req_t *r);
 void rn_rest_group_reset(rn_http_req_t *r);
+/* Stream functions: rn_rest_function*() in fn_host.h (rest_functions.c). */
 
 /* ---- helpers shared by rest_*.c ---------------------------------------------- */
 
