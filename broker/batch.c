@@ -578,6 +578,9 @@ void rn_batch_iter_init(rn_batch_iter_t *it, size_t max_bytes) {
   it->max_bytes = max_bytes ? max_bytes : RN_BATCH_ITER_MAX_DEFAULT;
 }
 
+/* What an empty decompressed stream points at (never written). */
+static const uint8_t rn__empty[1];
+
 rn_err_t rn_batch_iter_reset(rn_batch_iter_t *it, const uint8_t *batch, size_t len) {
   it->p = it->end = NULL;
   it->left = 0;
@@ -598,8 +601,11 @@ rn_err_t rn_batch_iter_reset(rn_batch_iter_t *it, const uint8_t *batch, size_t l
   }
   if ((err = rn_decompress(it, codec, src, n, &out)))
     return err;
-  it->p = it->scratch;
-  it->end = it->scratch + out;
+  /* An empty stream may leave scratch unallocated: point at an empty
+   * buffer instead (NULL + 0 is undefined, and a NULL p would end the
+   * iteration quietly instead of reporting the missing records). */
+  it->p = out ? it->scratch : rn__empty;
+  it->end = it->p + out;
   it->left = it->hdr.records_count;
   return 0;
 }
@@ -650,7 +656,7 @@ rn_err_t rn__batch_decompress(rn_batch_iter_t *it, int codec, const uint8_t *src
   rn_err_t err = rn_decompress(it, codec, src ? src : (const uint8_t *)"", n, &len);
   if (err)
     return err;
-  *out = it->scratch;
+  *out = len ? it->scratch : rn__empty;
   *outlen = len;
   return 0;
 }
