@@ -5,8 +5,10 @@
 #                                             start runneld (./data, 127.0.0.1:9092)
 #   tools/bootstrap.sh test [make check args] install what is missing, build,
 #                                             run the whole test suite (then again
-#                                             under ASan+UBSan, RN_SANITIZERS),
-#                                             and end with "N passed, M failed"
+#                                             under ASan+UBSan, RN_SANITIZERS, and
+#                                             each fuzz target briefly,
+#                                             RN_FUZZ_SECONDS), and end with
+#                                             "N passed, M failed"
 #   tools/bootstrap.sh build                  install and build only
 #
 # Packages are installed with apt-get (through sudo when not root); the
@@ -22,7 +24,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config python3
   libuv1-dev liburing-dev libxxhash-dev libmicrohttpd-dev libjansson-dev
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev libcurl4-openssl-dev"
 test_pkgs="libcmocka-dev librdkafka-dev kcat python3-kafka python3-confluent-kafka prometheus
-  chromium"
+  chromium clang libclang-rt-14-dev"
 
 install_missing() {
   missing=""
@@ -109,6 +111,25 @@ test)
       failed=$(( failed + 1 ))
     fi
     logs="$logs and build/san/test-suite.log"
+  fi
+  # Every libFuzzer target for RN_FUZZ_SECONDS (default 20; 0 skips, as
+  # do make arguments that narrow the run) in a clang build (build/fuzz,
+  # `make fuzz-smoke`, docs/reliability.md): one test per target, a
+  # finding or a failed build fails.
+  fz=${RN_FUZZ_SECONDS:-}
+  [ -z "$fz" ] && { [ $# -eq 0 ] && fz=20 || fz=0; }
+  if [ "$fz" != 0 ]; then
+    mkdir -p build/fuzz
+    fz_status=0
+    (cd build/fuzz && { [ -f Makefile ] || CC=clang ../../configure -q --enable-fuzzing; } &&
+      make -s -j"$(nproc)" fuzz >/dev/null && make -s fuzz-smoke FUZZ_SECONDS="$fz") \
+      >build/fuzz/smoke.log 2>&1 || fz_status=$?
+    grep '^fuzz-' build/fuzz/smoke.log || true
+    [ "$fz_status" -ne 0 ] && tail -n 40 build/fuzz/smoke.log
+    fz_pass=$(grep -c '^fuzz-.*no finding$' build/fuzz/smoke.log || true)
+    pass=$(( pass + fz_pass ))
+    [ "$fz_status" -ne 0 ] && failed=$(( failed + 1 ))
+    logs="$logs and build/fuzz/smoke.log"
   fi
   echo "(${skip} skipped; details in $logs)"
   echo "${pass} passed, ${failed} failed"
