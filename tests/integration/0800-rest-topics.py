@@ -12,7 +12,6 @@ Kafka); a topic created through Kafka visible through REST; deletion
 restart.
 """
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -23,9 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 
 tap = harness.Tap(timeout=240)
 ck = harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")

@@ -15,7 +15,6 @@ error event when the topic is deleted.
 
 import base64
 import datetime
-import importlib.util
 import json
 import os
 import sys
@@ -26,9 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 
 tap = harness.Tap(timeout=300)
 ck = harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")

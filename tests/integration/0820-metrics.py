@@ -11,7 +11,6 @@ committed offsets and lag (kafka_consumergroup_current_offset /
 kafka_consumergroup_lag / _members).
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -23,9 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 
 tap = harness.Tap(timeout=240)
 ck = harness.require_module(tap, "confluent_kafka", "python3-confluent-kafka")

@@ -38,7 +38,7 @@ if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
 
 
-from kwire import W, R, Conn, batch  # noqa: E402
+from kwire import W, R, Conn, batch, init_pid, add_parts, end_txn  # noqa: E402
 
 
 def produce_body(b, part=0, acks=-1):
@@ -53,26 +53,6 @@ def produce_result(r):
 
 def produce(c, b, part=0):
     return produce_result(c.call(0, 3, False, produce_body(b, part)))
-
-
-def init_pid(c, txn_id=None, timeout=60000):
-    r = c.call(22, 1, False, W().str(txn_id).i32(timeout))
-    r.i32()
-    return r.i16(), r.i64(), r.i16()
-
-
-def add_parts(c, txn_id, pid, epoch, part):
-    w = W().str(txn_id).i64(pid).i16(epoch).arr(
-        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p)))
-    r = c.call(24, 1, False, w)
-    r.i32()
-    return r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))[0][1][0][1]
-
-
-def end_txn(c, txn_id, pid, epoch, commit):
-    r = c.call(26, 1, False, W().str(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0))
-    r.i32()
-    return r.i16()
 
 
 def producers(c, part=0):
@@ -143,7 +123,7 @@ with tap.section("create topic", cases=1, timeout=60):
 
 c = Conn(broker.port)
 with tap.section("acks=all duplicate", cases=5, timeout=30):
-    err, pid, epoch = init_pid(c)
+    err, pid, epoch = init_pid(c, 1, None)
     tap.is_((err, epoch), (NONE, 0), "InitProducerId (idempotent): epoch 0")
     b0 = batch(pid, 0, 0, b"first")
     # Both frames go out before either answer is read: the second is a
@@ -160,8 +140,8 @@ with tap.section("acks=all duplicate", cases=5, timeout=30):
 
 with tap.section("producer.id.expiration.ms", cases=6, timeout=60):
     # A transactional producer with a transaction open on the partition.
-    terr, tpid, _ = init_pid(c, "exp-txn")
-    add_parts(c, "exp-txn", tpid, 0, 0)
+    terr, tpid, _ = init_pid(c, 1, "exp-txn")
+    add_parts(c, 1, "exp-txn", tpid, 0, [(TOPIC, 0)])
     tap.is_(produce(c, batch(tpid, 0, 0, b"in-txn", attrs=0x10)), (NONE, 2),
             "a transactional record (its transaction stays open)")
     gone = harness.wait_until(lambda: pid not in producers(c), 30)

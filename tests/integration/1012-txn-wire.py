@@ -49,7 +49,8 @@ if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
 
 
-from kwire import W, Conn, batch  # noqa: E402
+from kwire import (W, Conn, batch, init_pid, add_parts, add_offsets, end_txn,  # noqa: E402
+                   txn_offset_commit)
 
 
 def txn_batch(pid, epoch, seq, value):
@@ -57,31 +58,6 @@ def txn_batch(pid, epoch, seq, value):
 
 
 # ---- requests ---------------------------------------------------------------
-
-def init_pid(c, ver, txn_id, timeout=60000, pid=-1, epoch=-1):
-    flex = ver >= 2
-    w = W(flex).str(txn_id).i32(timeout)
-    if ver >= 3:
-        w.i64(pid).i16(epoch)
-    r = c.call(22, ver, flex, w.tags())
-    r.i32()
-    return r.i16(), r.i64(), r.i16()
-
-
-def add_parts(c, ver, txn_id, pid, epoch, parts):
-    topics = {}
-    for t, p in parts:
-        topics.setdefault(t, []).append(p)
-    w = W().str(txn_id).i64(pid).i16(epoch).arr(
-        list(topics.items()), lambda w, x: w.str(x[0]).arr(x[1], lambda w, p: w.i32(p)))
-    r = c.call(24, ver, False, w)
-    r.i32()
-    out = {}
-    for name, res in r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16())))):
-        for p, e in res:
-            out[(name, p)] = e
-    return out
-
 
 def presult(r):
     """(partition, error) of a compact per-partition result."""
@@ -124,27 +100,6 @@ def add_parts_flex(c, ver, txn_id, pid, epoch, parts, verify_only=False):
     else:
         res = r.arr(tresult)
     return {(name, p): e for name, ps in res for p, e in ps}
-
-
-def add_offsets(c, txn_id, pid, epoch, group):
-    r = c.call(25, 1, False, W().str(txn_id).i64(pid).i16(epoch).str(group))
-    r.i32()
-    return r.i16()
-
-
-def end_txn(c, txn_id, pid, epoch, commit, ver=1):
-    r = c.call(26, ver, False, W().str(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0))
-    r.i32()
-    return r.i16()
-
-
-def txn_offset_commit(c, txn_id, group, pid, epoch, topic, part, offset):
-    w = W().str(txn_id).str(group).i64(pid).i16(epoch).arr(
-        [topic], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).str(None)))
-    r = c.call(28, 1, False, w)
-    r.i32()
-    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))
-    return res[0][1][0][1]
 
 
 def txn_offset_commit_v3(c, txn_id, group, pid, epoch, gen, member, instance, topic, part,

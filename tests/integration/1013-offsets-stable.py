@@ -29,7 +29,8 @@ if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
 
 
-from kwire import W, Conn, batch  # noqa: E402
+from kwire import (W, Conn, batch, init_pid, add_parts, add_offsets, end_txn,  # noqa: E402
+                   txn_offset_commit)
 
 
 def produce(c, b, part=0):
@@ -38,40 +39,6 @@ def produce(c, b, part=0):
     r = c.call(0, 3, False, w)
     res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16(), r.i64(), r.i64()))))
     return res[0][1][0][1], res[0][1][0][2]
-
-
-def init_pid(c, txn_id):
-    r = c.call(22, 1, False, W().str(txn_id).i32(60000))
-    r.i32()
-    return r.i16(), r.i64(), r.i16()
-
-
-def add_parts(c, txn_id, pid, epoch, part):
-    w = W().str(txn_id).i64(pid).i16(epoch).arr(
-        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p)))
-    r = c.call(24, 1, False, w)
-    r.i32()
-    return r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))[0][1][0][1]
-
-
-def add_offsets(c, txn_id, pid, epoch, group):
-    r = c.call(25, 1, False, W().str(txn_id).i64(pid).i16(epoch).str(group))
-    r.i32()
-    return r.i16()
-
-
-def txn_offset_commit(c, txn_id, group, pid, epoch, part, offset):
-    w = W().str(txn_id).str(group).i64(pid).i16(epoch).arr(
-        [TOPIC], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).str(None)))
-    r = c.call(28, 1, False, w)
-    r.i32()
-    return r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))[0][1][0][1]
-
-
-def end_txn(c, txn_id, pid, epoch, commit):
-    r = c.call(26, 1, False, W().str(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0))
-    r.i32()
-    return r.i16()
 
 
 def offset_commit(c, group, part, offset):
@@ -132,11 +99,11 @@ with tap.section("create topic", cases=1, timeout=60):
 c = Conn(broker.port)
 with tap.section("pending transactional offsets", cases=6, timeout=30):
     tap.is_(offset_commit(c, "sg", 0, 5), NONE, "a plain commit of offset 5 for partition 0")
-    err, pid, epoch = init_pid(c, "st1")
-    add_parts(c, "st1", pid, epoch, 0)
+    err, pid, epoch = init_pid(c, 1, "st1")
+    add_parts(c, 1, "st1", pid, epoch, [(TOPIC, 0)])
     produce(c, batch(pid, epoch, 0, b"v", attrs=0x10))
     add_offsets(c, "st1", pid, epoch, "sg")
-    tap.is_(txn_offset_commit(c, "st1", "sg", pid, epoch, 0, 7), NONE,
+    tap.is_(txn_offset_commit(c, "st1", "sg", pid, epoch, TOPIC, 0, 7), NONE,
             "TxnOffsetCommit of offset 7 in an open transaction")
     got = fetch_v7(c, "sg", [0, 1], True)
     tap.is_((got[(TOPIC, 0)][1], got[(TOPIC, 1)], got["error"]), (UNSTABLE, (-1, NONE), NONE),
@@ -151,10 +118,10 @@ with tap.section("pending transactional offsets", cases=6, timeout=30):
 with tap.section("after commit and abort", cases=5, timeout=30):
     tap.is_(fetch_v7(c, "sg", [0], True)[(TOPIC, 0)], (7, NONE),
             "after the commit: offset 7, stable")
-    add_parts(c, "st1", pid, epoch, 0)
+    add_parts(c, 1, "st1", pid, epoch, [(TOPIC, 0)])
     produce(c, batch(pid, epoch, 1, b"w", attrs=0x10))
     add_offsets(c, "st1", pid, epoch, "sg")
-    tap.is_(txn_offset_commit(c, "st1", "sg", pid, epoch, 0, 9), NONE,
+    tap.is_(txn_offset_commit(c, "st1", "sg", pid, epoch, TOPIC, 0, 9), NONE,
             "a second transaction commits offset 9")
     tap.is_(fetch_v8(c, ["sg"], [0], True)["sg"][(TOPIC, 0)][1], UNSTABLE,
             "v8 RequireStable: unstable again")

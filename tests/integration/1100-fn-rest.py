@@ -13,7 +13,6 @@ metrics, drop (checkpoint file removed, name reusable) and the Flink
 export route.
 """
 
-import importlib.util
 import json
 import os
 import sys
@@ -30,9 +29,7 @@ import fnlib  # noqa: E402
 # exactly-once; 1120 checks read_committed across crashes).
 fnlib.ISOLATION = "read_uncommitted"
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 call = lib.call
 
 tap = harness.Tap(timeout=300)

@@ -18,7 +18,6 @@ checked exactly against a Python reference of the same windows:
 
 import collections
 import datetime
-import importlib.util
 import json
 import os
 import sys
@@ -30,9 +29,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import fnlib  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 call = lib.call
 
 tap = harness.Tap(timeout=420)

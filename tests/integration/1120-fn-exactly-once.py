@@ -20,7 +20,6 @@ the outputs of aborted transactions (repeats).
 
 import collections
 import datetime
-import importlib.util
 import json
 import os
 import sys
@@ -33,9 +32,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import fnlib  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 call = lib.call
 
 KILLS = max(1, int(os.environ.get("RN_FN_KILLS", "3")))

@@ -14,7 +14,6 @@ a kill -9 that loses the checkpoint which listed them (startup = latest).
 """
 
 import collections
-import importlib.util
 import json
 import os
 import sys
@@ -26,9 +25,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import fnlib  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 call = lib.call
 
 tap = harness.Tap(timeout=300)

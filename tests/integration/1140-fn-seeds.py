@@ -24,9 +24,7 @@ import harness  # noqa: E402
 import fnlib  # noqa: E402
 import importlib.util  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("httplib0899", os.path.join(HERE, "0899-httplib.py"))
-lib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lib)
+lib = harness.load_httplib()
 call = lib.call
 
 # case name, input topic named in its statement, output topic, late/dlq topic

@@ -30,6 +30,7 @@ RN_IT_BROKER_ARGS adds broker arguments (e.g. "--log-level debug").
 import atexit
 import contextlib
 import ctypes
+import importlib.util
 import os
 import random
 import re
@@ -509,3 +510,16 @@ def ck_read_all(conf, topic, nparts, timeout=60, alive=None):
                 errors.append(str(err))
     c.close()
     return msgs, errors, len(eof) == nparts
+
+
+def load_httplib():
+    """The HTTP test helpers of 0899-httplib.py (HttpBroker, call, ...),
+    loaded once; a module name cannot start with a digit, so by path."""
+    mod = sys.modules.get("httplib0899")
+    if mod is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "0899-httplib.py")
+        spec = importlib.util.spec_from_file_location("httplib0899", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["httplib0899"] = mod
+        spec.loader.exec_module(mod)
+    return mod

@@ -196,3 +196,58 @@ def batch(pid, epoch, seq, value, attrs=0, key=None, base_offset=0):
     after_crc = struct.pack(">hiqqqhii", attrs, 0, 1000, 1000, pid, epoch, seq, 1) + rec
     body = struct.pack(">ibI", 0, 2, crc32c(after_crc)) + after_crc
     return struct.pack(">qi", base_offset, len(body)) + body
+
+
+# ---- transaction APIs (KIP-98), classic request versions ---------------------
+
+
+def init_pid(c, ver, txn_id, timeout=60000, pid=-1, epoch=-1):
+    """InitProducerId v0-4 (flexible from v2; pid/epoch from v3, KIP-360):
+    (error, producer id, epoch)."""
+    flex = ver >= 2
+    w = W(flex).str(txn_id).i32(timeout)
+    if ver >= 3:
+        w.i64(pid).i16(epoch)
+    r = c.call(22, ver, flex, w.tags())
+    r.i32()
+    return r.i16(), r.i64(), r.i16()
+
+
+def add_parts(c, ver, txn_id, pid, epoch, parts):
+    """AddPartitionsToTxn v0-2, parts [(topic, partition)]: {(topic, partition): error}."""
+    topics = {}
+    for t, p in parts:
+        topics.setdefault(t, []).append(p)
+    w = W().str(txn_id).i64(pid).i16(epoch).arr(
+        list(topics.items()), lambda w, x: w.str(x[0]).arr(x[1], lambda w, p: w.i32(p)))
+    r = c.call(24, ver, False, w)
+    r.i32()
+    out = {}
+    for name, res in r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16())))):
+        for p, e in res:
+            out[(name, p)] = e
+    return out
+
+
+def add_offsets(c, txn_id, pid, epoch, group):
+    """AddOffsetsToTxn v1: the error."""
+    r = c.call(25, 1, False, W().str(txn_id).i64(pid).i16(epoch).str(group))
+    r.i32()
+    return r.i16()
+
+
+def end_txn(c, txn_id, pid, epoch, commit, ver=1):
+    """EndTxn v0-2: the error."""
+    r = c.call(26, ver, False, W().str(txn_id).i64(pid).i16(epoch).i8(1 if commit else 0))
+    r.i32()
+    return r.i16()
+
+
+def txn_offset_commit(c, txn_id, group, pid, epoch, topic, part, offset):
+    """TxnOffsetCommit v1, one partition: its error."""
+    w = W().str(txn_id).str(group).i64(pid).i16(epoch).arr(
+        [topic], lambda w, t: w.str(t).arr([part], lambda w, p: w.i32(p).i64(offset).str(None)))
+    r = c.call(28, 1, False, w)
+    r.i32()
+    res = r.arr(lambda r: (r.str(), r.arr(lambda r: (r.i32(), r.i16()))))
+    return res[0][1][0][1]
