@@ -24,6 +24,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from kwire import api_versions_answered  # noqa: E402
 
 IDLE = 2000
 SLOW_WRITERS = 100
@@ -51,34 +52,6 @@ broker = harness.Broker(tap, args=["--set", "auto.create.topics.enable=true",
 if not tap.ok(broker.start(), "broker starts and listens"):
     tap.bail("broker did not start")
 conf = {"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"}
-
-
-def api_versions(corr):
-    hdr = struct.pack(">hhi", 18, 0, corr) + struct.pack(">h", 4) + b"idle"
-    return struct.pack(">i", len(hdr)) + hdr
-
-
-def answered(s, corr):
-    """Sends ApiVersions v0 and reads the response's size and correlation id."""
-    try:
-        s.settimeout(10)
-        s.sendall(api_versions(corr))
-        head = b""
-        while len(head) < 8:
-            chunk = s.recv(8 - len(head))
-            if not chunk:
-                return False
-            head += chunk
-        size, got = struct.unpack(">ii", head)
-        left = size - 4
-        while left > 0:
-            chunk = s.recv(min(left, 65536))
-            if not chunk:
-                return False
-            left -= len(chunk)
-        return got == corr
-    except OSError:
-        return False
 
 
 # Warm up (topic, groups) so that the RSS baseline includes the steady state.
@@ -122,7 +95,7 @@ tap.ok(not errors and left == 0 and complete and got == sorted(r[1] for r in rec
        % (time.monotonic() - t0), *(errors + rerrors)[:5])
 
 sample = idle[::100]
-ok = sum(1 for i, s in enumerate(sample) if answered(s, 1000 + i))
+ok = sum(1 for i, s in enumerate(sample) if api_versions_answered(s, 1000 + i, client_id=b"idle"))
 tap.is_(ok, len(sample), "idle connections still served when they speak (sample of %d)"
         % len(sample))
 

@@ -23,6 +23,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from kwire import api_versions_answered  # noqa: E402
 
 MAX_CONN = 30
 PER_IP = 12
@@ -56,33 +57,6 @@ time.sleep(0.3)
 base_fds = broker_fds()
 
 
-def api_versions(corr):
-    hdr = struct.pack(">hhi", 18, 0, corr) + struct.pack(">h", 4) + b"caps"
-    return struct.pack(">i", len(hdr)) + hdr
-
-
-def served(s, corr=7):
-    try:
-        s.settimeout(5)
-        s.sendall(api_versions(corr))
-        head = b""
-        while len(head) < 8:
-            chunk = s.recv(8 - len(head))
-            if not chunk:
-                return False
-            head += chunk
-        size, got = struct.unpack(">ii", head)
-        left = size - 4
-        while left > 0:
-            chunk = s.recv(min(left, 65536))
-            if not chunk:
-                return False
-            left -= len(chunk)
-        return got == corr
-    except OSError:
-        return False
-
-
 def open_from(src, n):
     """Opens n connections from source address src, one after another (each
     checked before the next, so the broker counts them in order); returns
@@ -98,7 +72,7 @@ def open_from(src, n):
             s.close()
             refused += 1
             continue
-        if served(s):
+        if api_versions_answered(s, 7, 5, b"caps"):
             kept.append(s)
         else:
             s.close()
@@ -118,7 +92,7 @@ settle(base_fds + len(a) + len(b))
 c, rc = open_from("127.0.0.3", room + 4)
 tap.is_((len(c), rc), (room, 4), "127.0.0.3: %d served, then max.connections (%d) refuses"
         % (room, MAX_CONN))
-tap.ok(all(served(s, 100 + i) for i, s in enumerate(a[:3] + b[:3] + c[:1])),
+tap.ok(all(api_versions_answered(s, 100 + i, 5, b"caps") for i, s in enumerate(a[:3] + b[:3] + c[:1])),
        "the connections that were let in are still served")
 
 # Room again.

@@ -198,6 +198,32 @@ def batch(pid, epoch, seq, value, attrs=0, key=None, base_offset=0):
     return struct.pack(">qi", base_offset, len(body)) + body
 
 
+def api_versions_answered(s, corr, timeout=10.0, client_id=b"kwire"):
+    """Sends ApiVersions v0 on socket s and reads the whole response: True
+    when it carries correlation id corr, False when the connection closes,
+    times out or fails (a broker that refused or dropped it)."""
+    hdr = struct.pack(">hhi", 18, 0, corr) + struct.pack(">h", len(client_id)) + client_id
+    try:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(hdr)) + hdr)
+        head = b""
+        while len(head) < 8:
+            chunk = s.recv(8 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+        size, got = struct.unpack(">ii", head)
+        left = size - 4
+        while left > 0:
+            chunk = s.recv(min(left, 65536))
+            if not chunk:
+                return False
+            left -= len(chunk)
+        return got == corr
+    except OSError:
+        return False
+
+
 # ---- transaction APIs (KIP-98), classic request versions ---------------------
 
 
